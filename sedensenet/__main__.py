@@ -1,0 +1,5 @@
+"""``python -m sedensenet`` = the ``sedensenet`` console script."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,312 @@
+"""Safe checkpoints: one file with weights + metadata, and loaders for the state_dicts users already have.
+
+Everything is read with ``torch.load(weights_only=True)``: a file that needs arbitrary Python objects
+(a whole pickled model, a hostile pickle) is refused before any of its code can run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import re
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from torch import Tensor, nn
+
+from .device import resolve_device
+from .keys import infer_config, normalise_keys, unwrap_state_dict
+from .model import ModelConfig, SEDenseNet, build_from_config
+
+FORMAT = "sedensenet"
+FORMAT_VERSION = 1
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB: densenet161 is ~115 MB; anything far larger is not one of ours
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+RESAVE_HINT = (
+    "Re-save only the weights where the model was trained: "
+    "torch.save(model.state_dict(), 'weights.pt'), or use sedensenet.save_checkpoint(path, model, meta)."
+)
+
+Source = str | os.PathLike[str] | bytes | bytearray | IO[bytes]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint could not be loaded; the message says what was wrong and what to do."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference (eval mode, on ``device``) and its metadata."""
+
+    model: SEDenseNet
+    meta: dict[str, Any]
+    device: torch.device
+    config: ModelConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config = self.model.config
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta["classes"])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.meta["input_size"])
+
+
+def _check_safe_value(value: Any, where: str) -> None:
+    """Metadata must be plain data (what ``weights_only`` loading accepts): raise naming the bad entry."""
+    if value is None or isinstance(value, (bool, int, float, str, Tensor)):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_safe_value(v, f"{where}[{i}]")
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"metadata key {k!r} at {where} must be a string")
+            _check_safe_value(v, f"{where}.{k}")
+        return
+    raise TypeError(f"metadata {where} is a {type(value).__name__}; only numbers, strings, lists, dicts "
+                    "and tensors can be stored safely")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples → lists, recursively, so metadata round-trips identically."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def default_meta(config: ModelConfig) -> tuple[dict[str, Any], list[str]]:
+    """Stated defaults for metadata a raw state_dict lacks, and the list of what was assumed."""
+    small = config.stem == "small"
+    meta: dict[str, Any] = {
+        "input_size": 32 if small else 224,
+        "mean": list(CIFAR_MEAN if small else IMAGENET_MEAN),
+        "std": list(CIFAR_STD if small else IMAGENET_STD),
+        "history": [],
+    }
+    assumed = [
+        f"input size {meta['input_size']}×{meta['input_size']} ({'small-input' if small else 'ImageNet'} stem)",
+        f"normalisation mean/std of {'CIFAR-10' if small else 'ImageNet'}",
+    ]
+    if config.num_classes == 1000 and not small:
+        from torchvision.models import DenseNet121_Weights
+
+        meta["classes"] = list(DenseNet121_Weights.IMAGENET1K_V1.meta["categories"])
+        assumed.append("ImageNet-1k class names (1000 outputs)")
+    else:
+        meta["classes"] = [f"class_{i}" for i in range(config.num_classes)]
+        assumed.append(f"generic class names class_0…class_{config.num_classes - 1}")
+    return meta, assumed
+
+
+def _validate_meta(meta: dict[str, Any], config: ModelConfig) -> None:
+    classes = meta.get("classes")
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise CheckpointError("metadata 'classes' must be a list of class-name strings")
+    if len(classes) != config.num_classes:
+        raise CheckpointError(f"metadata lists {len(classes)} classes but the classifier has "
+                              f"{config.num_classes} outputs; fix 'classes' in the metadata")
+    size = meta.get("input_size")
+    if not isinstance(size, int) or not 8 <= size <= 4096:
+        raise CheckpointError(f"metadata 'input_size' must be an integer in 8…4096, got {size!r}")
+    for key in ("mean", "std"):
+        v = meta.get(key)
+        if not (isinstance(v, list) and len(v) == config.in_channels and all(isinstance(x, (int, float)) for x in v)):
+            raise CheckpointError(f"metadata '{key}' must be {config.in_channels} numbers, got {v!r}")
+    if any(s <= 0 for s in meta["std"]):
+        raise CheckpointError(f"metadata 'std' must be positive, got {meta['std']}")
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: SEDenseNet, meta: Mapping[str, Any] | None = None) -> Path:
+    """Write weights + config + metadata to ``path`` atomically (temp file in the same folder, then rename).
+
+    Missing metadata (classes, input size, mean/std) gets the same defaults loading would assume.
+    """
+    model = getattr(model, "module", model)  # DataParallel / DDP wrappers
+    if not isinstance(model, SEDenseNet):
+        raise TypeError(f"save_checkpoint expects an SEDenseNet, got {type(model).__name__}")
+    config = model.config
+    full, _ = default_meta(config)
+    full.update(_plain(dict(meta or {})))
+    full.pop("assumed", None)
+    _check_safe_value(full, "meta")
+    _validate_meta(full, config)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "meta": full,
+        "state_dict": {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()},
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_bounded(source: Source, max_bytes: int) -> tuple[bytes, str]:
+    """Bytes of ``source`` (path, bytes or binary file) and a name for messages; refuse over ``max_bytes``."""
+    limit = f"{max_bytes / 2**20:.0f} MiB"
+    if isinstance(source, (bytes, bytearray)):
+        data, name = bytes(source), "uploaded file"
+    elif isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        name = str(p)
+        if not p.is_file():
+            raise CheckpointError(f"checkpoint {name!r} does not exist or is not a file")
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise CheckpointError(f"{name} is {size / 2**20:.0f} MiB, over the {limit} limit for a checkpoint; "
+                                  "is it really a DenseNet checkpoint? Raise max_bytes if you trust it.")
+        data = p.read_bytes()
+    else:
+        name = getattr(source, "name", "uploaded file")
+        data = source.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise CheckpointError(f"{name} is over the {limit} limit for a checkpoint; "
+                              "is it really a DenseNet checkpoint? Raise max_bytes if you trust it.")
+    if not data:
+        raise CheckpointError(f"{name} is empty: not a checkpoint")
+    return data, name
+
+
+def _safe_load(data: bytes, name: str) -> Any:
+    """``torch.load(weights_only=True)`` with every failure turned into an actionable message."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise CheckpointError(
+                f"{name} contains pickled Python objects ({found.group(1)}; e.g. a whole model saved with "
+                f"torch.save(model)), which could run code when loaded, so it was refused. {RESAVE_HINT}") from None
+        raise CheckpointError(f"{name} is not a PyTorch checkpoint (unreadable pickle data). "
+                              f"Pick a .pt/.pth file saved with torch.save. {RESAVE_HINT}") from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as exc:
+        text = str(exc).lower()
+        if "zip" in text or "central directory" in text or "eof" in text or isinstance(exc, EOFError):
+            raise CheckpointError(f"{name} is truncated or corrupt (could not read it as a PyTorch file); "
+                                  "copy or download it again.") from None
+        raise CheckpointError(f"{name} could not be read as a PyTorch checkpoint: {exc}") from None
+
+
+def _strict_load(model: nn.Module, state: dict[str, Tensor], name: str) -> None:
+    """Load ``state`` into ``model``; any missing, unexpected or mis-shaped key is an error naming the keys."""
+    expected = model.state_dict()
+    bad_type = [k for k, v in state.items() if not isinstance(v, Tensor)]
+    if bad_type:
+        raise CheckpointError(f"{name}: entries are not tensors: {_names(bad_type)}")
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} (file {tuple(state[k].shape)}, model {tuple(expected[k].shape)})"
+              for k in expected if k in state and state[k].shape != expected[k].shape]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_names(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_names(unexpected)}")
+    if shapes:
+        problems.append(f"mis-shaped: {_names(shapes)}")
+    if problems:
+        raise CheckpointError(f"{name} does not match the architecture {model.config.arch!r} "  # type: ignore[union-attr]
+                              f"(se={model.config.se!r}): " + "; ".join(problems))  # type: ignore[union-attr]
+    full = {k: state.get(k, expected[k]) for k in expected}
+    model.load_state_dict(full, strict=True)
+
+
+def _names(items: list[str], limit: int = 8) -> str:
+    more = f" … and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def load_checkpoint(source: Source, *, device: str | torch.device = "auto",
+                    max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedModel:
+    """Load a sedensenet checkpoint or a raw DenseNet ``state_dict`` (torchvision or course-seed naming).
+
+    For raw state_dicts the architecture is inferred from the keys and metadata defaults are stated in
+    ``meta["assumed"]``. Returns the model in eval mode on ``device`` (``"auto"``: CUDA, MPS, then CPU).
+    Raises :class:`CheckpointError` with an actionable message for anything it cannot load safely.
+    """
+    data, name = _read_bounded(source, max_bytes)
+    obj = _safe_load(data, name)
+    dev = resolve_device(device)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        model, meta = _from_own_format(obj, name)
+    else:
+        model, meta = _from_state_dict(obj, name)
+    model.eval().to(dev)
+    return LoadedModel(model=model, meta=meta, device=dev)
+
+
+def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[str, Any]]:
+    version = obj.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{name} has format version {version!r}; this sedensenet reads ≤ {FORMAT_VERSION}. "
+                              "Upgrade sedensenet.")
+    try:
+        config = ModelConfig.from_dict(dict(obj["config"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{name} has an invalid model config: {exc}") from None
+    meta = dict(obj.get("meta") or {})
+    _validate_meta(meta, config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_from_config(config)
+    state = obj.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{name} has no weights ('state_dict' missing)")
+    _strict_load(model, state, name)
+    meta.update(format=FORMAT, format_version=version, source="sedensenet", config=config.to_dict(),
+                assumed=[])
+    return model, meta
+
+
+def _from_state_dict(obj: Any, name: str) -> tuple[SEDenseNet, dict[str, Any]]:
+    state, wrapper = unwrap_state_dict(obj)
+    if state is None:
+        raise CheckpointError(f"{name} holds a {type(obj).__name__}, not a state_dict or a sedensenet "
+                              f"checkpoint. {RESAVE_HINT}")
+    state, origin = normalise_keys(state)
+    try:
+        config, notes = infer_config(state)
+    except ValueError as exc:
+        raise CheckpointError(f"{name} is not a DenseNet state_dict this tool understands: {exc}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_from_config(config)
+    _strict_load(model, state, name)
+    meta, assumed = default_meta(config)
+    if wrapper:
+        notes.append(f"weights read from the {wrapper!r} entry of a wrapper dict")
+    meta.update(format="state_dict", format_version=0, source=origin, config=config.to_dict(),
+                assumed=assumed + notes)
+    return model, meta

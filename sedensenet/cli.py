@@ -1,0 +1,112 @@
+"""Command line: ``sedensenet COMMAND …`` (every command has ``--help``; ``--json`` prints one JSON document)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from .model import SELayer, count_parameters, se_input_widths
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def model_summary(loaded: LoadedModel) -> dict[str, Any]:
+    """Architecture, SE placement, classes, parameter counts and input size of a loaded checkpoint."""
+    cfg = loaded.config
+    se_params = sum(count_parameters(m) for m in loaded.model.modules() if isinstance(m, SELayer))
+    return {
+        "arch": cfg.arch,
+        "se": cfg.se,
+        "se_layers": len(se_input_widths(cfg)),
+        "se_hidden": cfg.se_hidden if cfg.se_hidden is not None else f"C // {cfg.se_reduction} (≥ 1)",
+        "se_bias": cfg.se_bias,
+        "growth_rate": cfg.growth_rate,
+        "block_config": list(cfg.block_config),
+        "num_init_features": cfg.num_init_features,
+        "stem": cfg.stem,
+        "num_classes": cfg.num_classes,
+        "classes": loaded.classes,
+        "parameters": count_parameters(loaded.model),
+        "se_parameters": se_params,
+        "input_size": loaded.input_size,
+        "mean": loaded.meta["mean"],
+        "std": loaded.meta["std"],
+        "source": loaded.meta.get("source"),
+        "assumed": loaded.meta.get("assumed", []),
+        "epochs_trained": len(loaded.meta.get("history") or []),
+        "device": str(loaded.device),
+    }
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    loaded = load_checkpoint(args.checkpoint, device=args.device)
+    info = model_summary(loaded)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    classes = info["classes"]
+    shown = ", ".join(classes[:10]) + (f" … ({len(classes)} in all)" if len(classes) > 10 else "")
+    rows = [
+        ("architecture", f"{info['arch']} (blocks {info['block_config']}, growth {info['growth_rate']}, "
+                         f"{info['stem']} stem)"),
+        ("SE placement", f"{info['se']} ({info['se_layers']} SE layers, hidden {info['se_hidden']}, "
+                         f"bias {'on' if info['se_bias'] else 'off'})"),
+        ("parameters", f"{info['parameters']:,} ({info['se_parameters']:,} in SE)"),
+        ("input", f"{info['input_size']}×{info['input_size']}, mean {info['mean']}, std {info['std']}"),
+        ("classes", shown),
+        ("loaded as", f"{info['source']} on {info['device']}"),
+        ("epochs trained", str(info["epochs_trained"])),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    for note in info["assumed"]:
+        print(f"{'assumed':<{width}}  {note}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sedensenet`` argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="sedensenet",
+        description="SE-DenseNet models and tools that make channel attention visible.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    info = sub.add_parser("info", help="describe a checkpoint (architecture, SE placement, classes, params)",
+                          description="Describe a checkpoint: sedensenet file or raw DenseNet state_dict.")
+    info.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth)")
+    info.add_argument("--json", action="store_true", help="print one JSON document")
+    info.add_argument("--device", default="cpu", help="device to load on (auto, cpu, cuda, mps; default cpu)")
+    info.set_defaults(handler=_cmd_info)
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands() -> list[Callable[[Any], None]]:
+    """Sub-command registrars from other modules (kept out of this file so each stays small)."""
+    registrars: list[Callable[[Any], None]] = []
+    return registrars
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sedensenet`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"sedensenet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sedensenet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
