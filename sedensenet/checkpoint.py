@@ -75,8 +75,8 @@ def _check_safe_value(value: Any, where: str) -> None:
         return
     if isinstance(value, Mapping):
         for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"metadata key {k!r} at {where} must be a string")
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"metadata key {k!r} at {where} must be a string or an integer")
             _check_safe_value(v, f"{where}.{k}")
         return
     raise TypeError(f"metadata {where} is a {type(value).__name__}; only numbers, strings, lists, dicts "

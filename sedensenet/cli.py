@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Sub-command registrars from other modules (kept out of this file so each stays small)."""
-    registrars: list[Callable[[Any], None]] = []
-    return registrars
+    from .train_cli import REGISTRARS
+
+    return list(REGISTRARS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

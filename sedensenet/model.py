@@ -92,6 +92,8 @@ ARCHS: dict[str, dict[str, Any]] = {
     # The course seed's own default: growth 32, blocks 6-12-24-16, 24 init features, small inputs, 10 classes.
     "seed": dict(growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=24, stem="small",
                  num_classes=10),
+    # The shipped demo models: a small DenseNet for 64² images (ImageNet-style stem → 16² maps), 8 classes.
+    "demo": dict(growth_rate=12, block_config=(6, 6, 6), num_init_features=24, num_classes=8),
     # DenseNet-BC for CIFAR; depth and growth are options (default L=100, k=12: 0.8 M parameters).
     "densenet_bc": dict(stem="small", num_classes=10),
 }

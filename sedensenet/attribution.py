@@ -1,0 +1,242 @@
+"""Attribution maps via Captum, with overlays on the original image.
+
+Captum methods temporarily hook or annotate modules (Guided Backprop and DeepLift hook every ReLU), so each
+call runs on a private copy of the model under the model's lock: the shared (cached) model is never touched.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from captum.attr import (
+    DeepLift,
+    GradientShap,
+    GuidedBackprop,
+    GuidedGradCam,
+    InputXGradient,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
+from PIL import Image
+from plotly.colors import sample_colorscale
+from torch import Tensor, nn
+
+from .capture import LOCK_ATTR, model_lock
+
+METHODS: dict[str, str] = {
+    "integrated_gradients": "Integrated Gradients — path integral of gradients from a black image",
+    "saliency": "Saliency — |gradient| of the class score w.r.t. each pixel",
+    "input_x_gradient": "Input × Gradient — gradient times pixel value",
+    "deeplift": "DeepLIFT — contributions relative to a black reference",
+    "gradient_shap": "GradientSHAP — expected gradients over noisy black references",
+    "guided_backprop": "Guided Backprop — positive gradients through positive activations",
+    "occlusion": "Occlusion — score drop when a patch is greyed out",
+    "gradcam": "Grad-CAM — channel-weighted feature map of a layer, upsampled",
+    "guided_gradcam": "Guided Grad-CAM — Guided Backprop × Grad-CAM",
+}
+GRADIENT_METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "deeplift", "gradient_shap",
+                    "guided_backprop")
+SIGN_MODES = ("positive", "absolute", "signed")
+
+
+@dataclass
+class Attribution:
+    """One image's attribution: the H×W map, the raw C×H×W map where the method has one, and its target."""
+
+    method: str
+    target: int
+    map: np.ndarray
+    raw: np.ndarray | None
+    all_zero: bool
+
+
+def _replica(model: nn.Module) -> nn.Module:
+    """A private eval-mode copy of ``model`` without any hooks (other threads' capture hooks included)."""
+    memo = {id(lock): None for m in model.modules() if (lock := m.__dict__.get(LOCK_ATTR)) is not None}
+    twin = copy.deepcopy(model, memo).eval()
+    for m in twin.modules():
+        for hooks in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks, m._backward_pre_hooks):
+            hooks.clear()
+        m.__dict__.pop(LOCK_ATTR, None)
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin
+
+
+def default_gradcam_layer(model: nn.Module) -> str:
+    """The last feature map before the classifier (``features.norm5`` for our models)."""
+    names = [n for n, _ in model.named_modules()]
+    if "features.norm5" in names:
+        return "features.norm5"
+    convs = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    if not convs:
+        raise ValueError("model has no convolutional layer for Grad-CAM")
+    return convs[-1]
+
+
+def gradcam_layers(model: nn.Module) -> list[str]:
+    """Sensible Grad-CAM layers: each dense block, transition and SE-after-block output, and the final norm."""
+    keep = ("denseblock", "transition", "norm5", "conv0")
+    return [n for n, _ in model.named_modules() if (n.count(".") == 1 and any(k in n for k in keep))
+            or (n.count(".") == 1 and n.split(".")[-1].startswith("se"))]
+
+
+def black_baseline(x: Tensor, mean: Any, std: Any) -> Tensor:
+    """A black image in normalised input units."""
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return ((0 - m) / s).expand_as(x).contiguous()
+
+
+def _method(name: str, model: nn.Module, layer: nn.Module) -> Any:
+    return {
+        "integrated_gradients": lambda: IntegratedGradients(model),
+        "saliency": lambda: Saliency(model),
+        "input_x_gradient": lambda: InputXGradient(model),
+        "deeplift": lambda: DeepLift(model),
+        "gradient_shap": lambda: GradientShap(model),
+        "guided_backprop": lambda: GuidedBackprop(model),
+        "occlusion": lambda: Occlusion(model),
+        "gradcam": lambda: LayerGradCam(model, layer),
+        "guided_gradcam": lambda: GuidedGradCam(model, layer),
+    }[name]()
+
+
+def _kwargs(name: str, x: Tensor, baseline: Tensor, *, steps: int, samples: int) -> dict[str, Any]:
+    size = x.shape[-1]
+    window = max(2, size // 8)
+    return {
+        "integrated_gradients": {"baselines": baseline, "n_steps": steps, "internal_batch_size": 4 * x.shape[0] * 4},
+        "saliency": {"abs": False},
+        "deeplift": {"baselines": baseline},
+        "gradient_shap": {"baselines": torch.cat([baseline[:1], baseline[:1] + 0.3 * torch.randn_like(baseline[:1]),
+                                                  torch.zeros_like(baseline[:1])]),
+                          "n_samples": samples, "stdevs": 0.1},
+        "occlusion": {"sliding_window_shapes": (x.shape[1], window, window), "strides": (x.shape[1],
+                                                                                       max(1, window // 2),
+                                                                                       max(1, window // 2)),
+                      "baselines": 0.0, "perturbations_per_eval": 64},
+        "gradcam": {"relu_attributions": True},
+        "guided_gradcam": {"interpolate_mode": "bilinear"},
+    }.get(name, {})
+
+
+def attribute(model: nn.Module, x: Tensor, method: str, targets: int | list[int], *, mean: Any = (0.485, 0.456, 0.406),
+              std: Any = (0.229, 0.224, 0.225), layer: str | None = None, smoothgrad: int = 0,
+              smoothgrad_std: float = 0.15, steps: int = 32, samples: int = 16) -> list[Attribution]:
+    """Attribution maps for a batch ``x`` (B×C×H×W, normalised) towards ``targets`` (one per image or one for all).
+
+    ``smoothgrad=N`` averages a gradient method over N noisy copies (Captum NoiseTunnel; std in normalised
+    units). Grad-CAM maps are upsampled bilinearly to the input size.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
+    if smoothgrad and method not in (*GRADIENT_METHODS, "guided_gradcam"):
+        raise ValueError(f"SmoothGrad applies to gradient methods ({', '.join(GRADIENT_METHODS)}), not {method}")
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    target_list = [targets] * x.shape[0] if isinstance(targets, int) else list(targets)
+    if len(target_list) != x.shape[0]:
+        raise ValueError(f"{len(target_list)} targets for a batch of {x.shape[0]} images")
+    with model_lock(model):
+        twin = _replica(model)
+        device = next(twin.parameters()).device
+        inp = x.detach().to(device).requires_grad_(True)
+        layer_name = layer or default_gradcam_layer(twin)
+        modules = dict(twin.named_modules())
+        if layer_name not in modules:
+            raise ValueError(f"layer {layer_name!r} not in the model; choose one of {', '.join(gradcam_layers(twin))}")
+        algo = _method(method, twin, modules[layer_name])
+        kwargs = _kwargs(method, inp, black_baseline(inp, mean, std), steps=steps, samples=samples)
+        target = torch.tensor(target_list, device=device)
+        with torch.enable_grad():
+            if smoothgrad:
+                nt = NoiseTunnel(algo)
+                attr = nt.attribute(inp, nt_type="smoothgrad", nt_samples=smoothgrad, stdevs=smoothgrad_std,
+                                    nt_samples_batch_size=max(1, 8 // x.shape[0]), target=target, **kwargs)
+            else:
+                attr = algo.attribute(inp, target=target, **kwargs)
+    attr = attr.detach().float()
+    raw = None
+    if method == "gradcam":
+        attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), interpolate_mode="bilinear")
+        maps = attr[:, 0]
+    else:
+        raw = attr.cpu().numpy()
+        maps = attr.sum(1)
+    maps_np = maps.cpu().numpy()
+    return [Attribution(method, t, maps_np[i], None if raw is None else raw[i], not np.any(maps_np[i]))
+            for i, t in enumerate(target_list)]
+
+
+def signed_map(values: np.ndarray, sign: str) -> np.ndarray:
+    """Apply a sign mode: ``positive`` keeps > 0, ``absolute`` takes |·|, ``signed`` keeps both."""
+    if sign == "positive":
+        return np.clip(values, 0, None)
+    if sign == "absolute":
+        return np.abs(values)
+    if sign == "signed":
+        return values
+    raise ValueError(f"sign must be one of {', '.join(SIGN_MODES)}, got {sign!r}")
+
+
+def map_scale(values: np.ndarray, percentile: float = 99.5) -> float:
+    """Robust colour-scale maximum (a high percentile of |map|); 0.0 for an all-zero map."""
+    mags = np.abs(values[np.isfinite(values)])
+    if mags.size == 0:
+        return 0.0
+    return float(np.percentile(mags, percentile)) or float(mags.max())
+
+
+def shared_scale(maps: list[np.ndarray], sign: str = "positive") -> float:
+    """One colour scale for several maps (e.g. SE and baseline) so their intensities compare."""
+    return max((map_scale(signed_map(m, sign)) for m in maps), default=0.0)
+
+
+def normalise(values: np.ndarray, sign: str = "positive", scale: float | None = None) -> np.ndarray:
+    """Map to [0, 1] (or [-1, 1] when signed) by ``scale`` (default: this map's own); zero maps stay zero."""
+    v = signed_map(np.nan_to_num(values.astype(np.float32)), sign)
+    s = map_scale(v) if scale is None else scale
+    if s <= 0:
+        return np.zeros_like(v)
+    lo = -1.0 if sign == "signed" else 0.0
+    return np.clip(v / s, lo, 1.0)
+
+
+def _lut(colorscale: str | list[Any]) -> np.ndarray:
+    colours = sample_colorscale(colorscale, list(np.linspace(0, 1, 256)), colortype="tuple")
+    return (np.array(colours) * (255 if max(max(c) for c in colours) <= 1 else 1)).clip(0, 255).astype(np.uint8)
+
+
+def overlay(image: Image.Image, values: np.ndarray, *, sign: str = "positive", opacity: float = 0.6,
+            scale: float | None = None) -> np.ndarray:
+    """RGBA (H×W×4 uint8) of ``image`` with the attribution heat-map blended on top.
+
+    The map is resized to the image; its strength sets the blend, so weak attribution shows the photo.
+    """
+    norm = normalise(values, sign, scale)
+    h, w = image.height, image.width
+    if norm.shape != (h, w):
+        norm = np.asarray(Image.fromarray(norm.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
+    if sign == "signed":
+        lut, idx = _lut("RdBu_r"), ((norm + 1) / 2 * 255).round().astype(int)
+        strength = np.abs(norm)
+    else:
+        lut, idx = _lut("Inferno"), (norm * 255).round().astype(int)
+        strength = norm
+    heat = lut[np.clip(idx, 0, 255)].astype(np.float32)
+    base = np.asarray(image.convert("RGB"), dtype=np.float32)
+    alpha = (opacity * np.clip(strength, 0, 1) ** 0.5)[..., None]
+    rgb = base * (1 - alpha) + heat * alpha
+    out = np.empty((h, w, 4), dtype=np.uint8)
+    out[..., :3] = rgb.clip(0, 255).astype(np.uint8)
+    out[..., 3] = 255
+    return out

@@ -1,0 +1,191 @@
+"""Per-image SE capture: one forward, one record (squeeze + excitation) per SE layer, in forward order.
+
+SE layers are found by structure: any sub-module that gates a 4-D input with a sigmoid computed only by
+linear / 1×1-conv layers (pool → FC → … → sigmoid → scale). That covers this package's ``SELayer``, the course
+seed's ``SELayer`` and similar blocks in other code.
+
+Thread safety: hooks are registered for the duration of one call and removed in ``finally``; each hook records
+only forwards run by the thread that registered it, into that call's own buffers, so any number of threads may
+capture on one shared model at once.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+GATES = (nn.Sigmoid, nn.Hardsigmoid)
+_BLOCK_LAYER = re.compile(r"denseblock(\d+)\.denselayer(\d+)")
+_AFTER_BLOCK = re.compile(r"(?:^|\.)se(\d+)$")
+LOCK_ATTR = "_sedensenet_lock"
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The per-model lock that serialises work which mutates a model (attribution, interventions)."""
+    lock = model.__dict__.get(LOCK_ATTR)
+    if lock is None:
+        lock = model.__dict__.setdefault(LOCK_ATTR, threading.RLock())  # setdefault is atomic
+    return lock
+
+
+@dataclass(frozen=True)
+class SEModule:
+    """An SE layer found in a model: its name, module, gate (sigmoid) and optional pooling child."""
+
+    name: str
+    module: nn.Module
+    gate: nn.Module
+    pool: nn.Module | None
+    block: int | None
+    layer: int | None
+    placement: str
+
+
+@dataclass
+class SERecord:
+    """One SE layer's squeeze (pooled channel descriptor) and excitation (gate) for a batch, B×C each."""
+
+    name: str
+    index: int
+    block: int | None
+    layer: int | None
+    placement: str
+    channels: int
+    squeeze: Tensor
+    excitation: Tensor
+
+    def as_dict(self, image: int = 0) -> dict[str, Any]:
+        """JSON-ready record of one image of the batch."""
+        return {"name": self.name, "index": self.index, "block": self.block, "layer": self.layer,
+                "placement": self.placement, "channels": self.channels,
+                "squeeze": self.squeeze[image].tolist(), "excitation": self.excitation[image].tolist()}
+
+
+@dataclass
+class Capture:
+    """Logits of one forward plus the SE records, in forward order."""
+
+    logits: Tensor
+    records: list[SERecord] = field(default_factory=list)
+
+    @property
+    def probs(self) -> Tensor:
+        return torch.softmax(self.logits.float(), dim=1)
+
+    def top_k(self, k: int = 5, image: int = 0) -> list[tuple[int, float]]:
+        """(class index, probability) of the ``k`` most likely classes for ``image``."""
+        p = self.probs[image]
+        values, idx = p.topk(min(k, p.numel()))
+        return [(int(i), float(v)) for v, i in zip(values, idx, strict=True)]
+
+    def excitation_rows(self, image: int = 0) -> list[Tensor]:
+        """Per-layer excitation vectors of ``image`` (ragged: each layer has its own channel count)."""
+        return [r.excitation[image] for r in self.records]
+
+
+def _is_se_candidate(module: nn.Module) -> bool:
+    leaves = [m for m in module.modules() if not list(m.children())]
+    if not any(isinstance(m, GATES) for m in leaves):
+        return False
+    weighted = [m for m in leaves if any(True for _ in m.parameters(recurse=False))]
+    if not weighted:
+        return False
+    for m in weighted:
+        if isinstance(m, nn.Linear):
+            continue
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1):
+            continue
+        return False
+    return True
+
+
+def _placement(name: str, model: nn.Module) -> tuple[int | None, int | None, str]:
+    if m := _BLOCK_LAYER.search(name):
+        return int(m.group(1)), int(m.group(2)), "layer"
+    if m := _AFTER_BLOCK.search(name):
+        cfg = getattr(model, "config", None)
+        return int(m.group(1)), None, "final" if getattr(cfg, "se", None) == "final" else "block"
+    return None, None, "other"
+
+
+def find_se_modules(model: nn.Module) -> list[SEModule]:
+    """SE layers of ``model`` by structure (outermost qualifying module), in registration order."""
+    found: list[SEModule] = []
+    taken: list[str] = []
+    for name, module in model.named_modules():
+        if module is model or any(name.startswith(t + ".") for t in taken):
+            continue
+        if not _is_se_candidate(module):
+            continue
+        gate = [m for m in module.modules() if isinstance(m, GATES)][-1]
+        pool = next((m for m in module.children() if isinstance(m, nn.AdaptiveAvgPool2d)), None)
+        block, layer, placement = _placement(name, model)
+        found.append(SEModule(name, module, gate, pool, block, layer, placement))
+        taken.append(name)
+    return found
+
+
+@contextmanager
+def recording(model: nn.Module, se_modules: list[SEModule] | None = None) -> Iterator[list[SERecord]]:
+    """Record SE squeeze/excitation of every forward this thread runs inside the ``with`` block."""
+    modules = find_se_modules(model) if se_modules is None else se_modules
+    owner = threading.get_ident()
+    records: list[SERecord] = []
+    pending: dict[int, Tensor] = {}
+    handles = []
+
+    def on_input(i: int, se: SEModule):
+        def hook(_mod: nn.Module, args: tuple[Any, ...]) -> None:
+            if threading.get_ident() == owner and se.pool is None and args and args[0].dim() == 4:
+                pending[i] = args[0].detach().float().mean(dim=(2, 3)).clone()
+        return hook
+
+    def on_pool(i: int):
+        def hook(_mod: nn.Module, _args: Any, out: Tensor) -> None:
+            if threading.get_ident() == owner and out.dim() >= 2:
+                pending[i] = out.detach().float().flatten(1).clone()
+        return hook
+
+    def on_gate(i: int, se: SEModule):
+        def hook(_mod: nn.Module, _args: Any, out: Tensor) -> None:
+            if threading.get_ident() != owner or i not in pending:
+                return
+            squeeze = pending.pop(i)
+            gate = out.detach().float().flatten(1).clone()
+            if gate.shape != squeeze.shape:  # not a channel gate after all (e.g. spatial attention)
+                return
+            records.append(SERecord(se.name, len(records), se.block, se.layer, se.placement, gate.shape[1],
+                                    squeeze.cpu(), gate.cpu()))
+        return hook
+
+    try:
+        for i, se in enumerate(modules):
+            handles.append(se.module.register_forward_pre_hook(on_input(i, se)))
+            if se.pool is not None:
+                handles.append(se.pool.register_forward_hook(on_pool(i)))
+            handles.append(se.gate.register_forward_hook(on_gate(i, se)))
+        yield records
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def capture_excitations(model: nn.Module, x: Tensor, *, se_modules: list[SEModule] | None = None) -> Capture:
+    """Run ``model`` on ``x`` (B×C×H×W, moved to the model's device) once; logits + one record per SE layer.
+
+    Runs under ``torch.inference_mode`` when autograd is not needed; safe to call from many threads.
+    """
+    device = next(model.parameters()).device
+    x = x.to(device)
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    with recording(model, se_modules) as records, torch.inference_mode():
+        logits = model(x)
+    return Capture(logits=logits.detach().float().cpu(), records=list(records))

@@ -1,0 +1,157 @@
+"""Images in, tensors out: safe image loading, the checkpoint's transform, and datasets."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision import transforms as T
+
+from .demo_data import DEMO_CLASSES, make_sample
+
+MAX_IMAGE_BYTES = 25 * 2**20
+MAX_IMAGE_PIXELS = 40_000_000
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+class ImageError(ValueError):
+    """An image could not be used; the message says why and what to do."""
+
+
+def load_image(source: str | os.PathLike[str] | bytes, *, max_bytes: int = MAX_IMAGE_BYTES,
+               max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None) -> Image.Image:
+    """Decode an image file safely: bounded size, EXIF orientation applied, transparency on white, RGB.
+
+    Raises :class:`ImageError` for anything that is not a usable image.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        data, label = bytes(source), name or "uploaded image"
+    else:
+        path = Path(source)
+        label = name or path.name
+        if not path.is_file():
+            raise ImageError(f"{label}: file not found")
+        if path.stat().st_size > max_bytes:
+            raise ImageError(f"{label} is larger than {max_bytes / 2**20:.0f} MiB; use a smaller image")
+        data = path.read_bytes()
+    if len(data) > max_bytes:
+        raise ImageError(f"{label} is larger than {max_bytes / 2**20:.0f} MiB; use a smaller image")
+    if not data:
+        raise ImageError(f"{label} is empty")
+    try:
+        img = Image.open(io.BytesIO(data))
+        w, h = img.size
+        if w * h > max_pixels:
+            raise ImageError(f"{label} is {w}×{h} pixels, over the {max_pixels / 1e6:.0f} MP limit; "
+                             "downscale it first")
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        detail = "not an image format Pillow can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
+        raise ImageError(f"{label} could not be read as an image ({detail}); "
+                         "use a JPEG, PNG, WebP, BMP, GIF or TIFF file") from None
+    if img.mode in ("RGBA", "LA", "P") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("RGB")
+
+
+def resize_crop(size: int) -> T.Compose:
+    """Resize the shorter side to ``size`` and centre-crop a square: what the model sees, as an image."""
+    return T.Compose([T.Resize(size, antialias=True), T.CenterCrop(size)])
+
+
+def eval_transform(input_size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
+    """The inference transform of a checkpoint: resize, centre crop, tensor, normalise."""
+    return T.Compose([resize_crop(input_size), T.ToTensor(), T.Normalize(list(mean), list(std))])
+
+
+def train_transform(input_size: int, mean: Sequence[float], std: Sequence[float], *,
+                    augment: bool = True) -> T.Compose:
+    """Standard augmentation (random resized crop, horizontal flip, mild colour jitter) or eval transform."""
+    if not augment:
+        return eval_transform(input_size, mean, std)
+    return T.Compose([
+        T.RandomResizedCrop(input_size, scale=(0.6, 1.0), antialias=True),
+        T.RandomHorizontalFlip(),
+        T.ColorJitter(0.2, 0.2, 0.2),
+        T.ToTensor(),
+        T.Normalize(list(mean), list(std)),
+    ])
+
+
+def preprocess(images: Sequence[Image.Image], meta: dict[str, Any]) -> torch.Tensor:
+    """Batch of PIL images → normalised tensor with the checkpoint's input size and mean/std."""
+    tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"])
+    return torch.stack([tf(img) for img in images])
+
+
+class DemoShapes(Dataset):
+    """The offline demo dataset: ``n`` samples (balanced classes) generated on the fly from ``seed``."""
+
+    classes: ClassVar[tuple[str, ...]] = DEMO_CLASSES
+
+    def __init__(self, n: int, seed: int = 0, size: int = 64,
+                 transform: Callable[[Image.Image], Any] | None = None) -> None:
+        if n < 1:
+            raise ValueError(f"DemoShapes needs n ≥ 1, got {n}")
+        self.n, self.seed, self.size, self.transform = n, seed, size, transform
+        self.targets = [i % len(DEMO_CLASSES) for i in range(n)]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        sample = make_sample(self.seed, index, self.size)
+        img = sample.pil
+        return (self.transform(img) if self.transform else img), sample.label
+
+
+def find_image_files(root: Path) -> list[Path]:
+    """Image files directly under ``root`` (sorted), by extension."""
+    return sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+class ImageFolderDataset(Dataset):
+    """``root/<class>/<image>`` folders, loaded with :func:`load_image` (bad files fail with their name)."""
+
+    def __init__(self, root: str | os.PathLike[str], transform: Callable[[Image.Image], Any] | None = None,
+                 classes: Sequence[str] | None = None) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ImageError(f"image folder {self.root} does not exist")
+        found = sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        self.classes = list(classes) if classes is not None else found
+        if not self.classes:
+            raise ImageError(f"{self.root} has no class sub-folders; expected {self.root}/<class>/<image>.jpg")
+        unknown = sorted(set(found) - set(self.classes))
+        if unknown:
+            raise ImageError(f"{self.root} has class folders {unknown} not among the model's classes {self.classes}")
+        self.samples: list[tuple[Path, int]] = []
+        for idx, name in enumerate(self.classes):
+            folder = self.root / name
+            if folder.is_dir():
+                self.samples.extend((p, idx) for p in find_image_files(folder))
+        if not self.samples:
+            raise ImageError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {self.root}/<class>/")
+        self.targets = [label for _, label in self.samples]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        path, label = self.samples[index]
+        img = load_image(path)
+        return (self.transform(img) if self.transform else img), label

@@ -1,0 +1,83 @@
+"""Accuracy, per-class accuracy and confusion matrix of a checkpoint on a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .checkpoint import LoadedModel, load_checkpoint
+from .data import DemoShapes, ImageError, ImageFolderDataset, eval_transform
+
+
+@torch.inference_mode()
+def confusion_matrix(model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int,
+                     progress: bool = True) -> torch.Tensor:
+    """``num_classes``×``num_classes`` counts, rows = true class, columns = predicted class."""
+    model.eval()
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for x, y in tqdm(loader, desc="evaluate", leave=False, disable=not progress, unit="batch"):
+        pred = model(x.to(device)).argmax(1).cpu()
+        cm += torch.bincount(y * num_classes + pred, minlength=num_classes**2).view(num_classes, num_classes)
+    return cm
+
+
+def report_from_confusion(cm: torch.Tensor, classes: list[str]) -> dict[str, Any]:
+    """Accuracy, per-class accuracy (recall) and the matrix as plain data."""
+    totals = cm.sum(1)
+    per_class = {c: (float(cm[i, i] / totals[i]) if totals[i] else None) for i, c in enumerate(classes)}
+    return {"n": int(cm.sum()), "accuracy": float(cm.diag().sum() / cm.sum().clamp(min=1)),
+            "per_class_accuracy": per_class, "classes": classes, "confusion_matrix": cm.tolist()}
+
+
+def dataset_for(loaded: LoadedModel, data: str, *, demo_n: int = 800, demo_seed: int = 12345,
+                data_dir: str = "data") -> Dataset:
+    """The evaluation dataset ``data`` ('demo', 'cifar10', 'cifar100' or a folder) with the model's transform."""
+    meta = loaded.meta
+    tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"])
+    if data == "demo":
+        if loaded.classes != list(DemoShapes.classes):
+            raise ValueError(f"the model's classes {loaded.classes} are not the demo classes {DemoShapes.classes}")
+        return DemoShapes(demo_n, seed=demo_seed, transform=tf)
+    if data in ("cifar10", "cifar100"):
+        from .datasets import cifar
+
+        return cifar(data, Path(data_dir), loaded.input_size, augment=False).val
+    if not Path(data).is_dir():
+        raise ValueError(f"DATA {data!r} is neither 'demo', 'cifar10', 'cifar100' nor an existing folder")
+    try:
+        return ImageFolderDataset(data, tf, classes=loaded.classes)
+    except ImageError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data: str, *, demo_n: int = 800, demo_seed: int = 12345,
+                        data_dir: str = "data", batch_size: int = 128, device: str = "auto",
+                        progress: bool = True) -> dict[str, Any]:
+    """Load ``checkpoint`` and evaluate it on ``data``; returns a JSON-ready report."""
+    loaded = load_checkpoint(checkpoint, device=device)
+    ds = dataset_for(loaded, data, demo_n=demo_n, demo_seed=demo_seed, data_dir=data_dir)
+    loader = DataLoader(ds, batch_size=batch_size)
+    cm = confusion_matrix(loaded.model, loader, loaded.device, len(loaded.classes), progress=progress)
+    report = report_from_confusion(cm, loaded.classes)
+    report.update(checkpoint=str(checkpoint), data=data, se=loaded.config.se)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Human-readable evaluation report."""
+    lines = [f"{report['checkpoint']} (se={report['se']}) on {report['data']}: "
+             f"accuracy {report['accuracy']:.4f} over {report['n']} images", "per-class accuracy:"]
+    for name, acc in report["per_class_accuracy"].items():
+        lines.append(f"  {name:<20} {'n/a' if acc is None else f'{acc:.4f}'}")
+    classes = report["classes"]
+    width = max(6, *(len(c) for c in classes))
+    lines.append("confusion matrix (rows = true, columns = predicted):")
+    lines.append(" " * (width + 2) + " ".join(f"{c[:width]:>{width}}" for c in classes))
+    for name, row in zip(classes, report["confusion_matrix"], strict=True):
+        lines.append(f"  {name:<{width}}" + " ".join(f"{v:>{width}}" for v in row))
+    return "\n".join(lines)

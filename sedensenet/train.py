@@ -1,0 +1,328 @@
+"""Training loop: SE and baseline models on the demo data, an image folder or CIFAR; resumable; DDP-aware."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .datasets import DatasetSpec, build_datasets
+from .device import resolve_device
+from .model import SEDenseNet, build_model
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run (stored in the checkpoint as ``meta["train_args"]``)."""
+
+    data: str = "demo"
+    data_dir: str = "data"
+    val_split: float = 0.1
+    demo_train: int = 4000
+    demo_val: int = 800
+    demo_seed: int = 0
+    arch: str = "demo"
+    se: str = "layer"
+    reduction: int = 4
+    se_hidden: int | None = None
+    se_bias: bool = False
+    memory_efficient: bool = False
+    drop_rate: float = 0.0
+    depth: int | None = None
+    growth: int | None = None
+    input_size: int | None = None
+    batch_size: int = 64
+    epochs: int = 10
+    optimizer: str = "sgd"
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float | None = None
+    schedule: str = "cosine"
+    label_smoothing: float = 0.0
+    augment: bool = True
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    limit_batches: int | None = None
+    out: str = "model.pt"
+    resume: bool = False
+    quiet: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "step", "none"):
+            raise ValueError(f"schedule must be 'cosine', 'step' or 'none', got {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be ≥ 1")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError("label smoothing must be in [0, 1)")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 1e-3)
+
+    @property
+    def decay(self) -> float:
+        return self.weight_decay if self.weight_decay is not None else (1e-4 if self.optimizer == "sgd" else 0.05)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: paths, history and a fingerprint of every batch it trained on."""
+
+    best_path: Path
+    last_path: Path
+    history: list[dict[str, float]]
+    best_val_acc: float
+    batch_fingerprints: list[str]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Join the process group ``torchrun`` describes (env ``WORLD_SIZE`` > 1); gloo on CPU, nccl on CUDA."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return dist.is_initialized()
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return True
+
+
+def make_model(cfg: TrainConfig, num_classes: int) -> SEDenseNet:
+    """The model a :class:`TrainConfig` describes."""
+    options: dict[str, Any] = dict(se_hidden=cfg.se_hidden, se_bias=cfg.se_bias,
+                                   memory_efficient=cfg.memory_efficient, drop_rate=cfg.drop_rate)
+    if cfg.depth is not None:
+        options["depth"] = cfg.depth
+    if cfg.growth is not None:
+        options["growth"] = cfg.growth
+    return build_model(cfg.arch, se=cfg.se, reduction=cfg.reduction, num_classes=num_classes, **options)
+
+
+def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.learning_rate, momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+
+
+def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+    """Learning rate after ``step`` of ``total`` optimiser steps (short linear warm-up, then the schedule)."""
+    base = cfg.learning_rate
+    warm = min(total // 20, 200)
+    if step < warm:
+        return base * (step + 1) / warm
+    t = (step - warm) / max(1, total - warm)
+    if cfg.schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * t))
+    if cfg.schedule == "step":
+        return base * (0.1 ** (int(t >= 0.5) + int(t >= 0.75)))
+    return base
+
+
+def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
+    h = hashlib.sha1(y.cpu().numpy().tobytes())
+    h.update(x.detach().float().cpu().numpy().round(4).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _loader(ds: Dataset, cfg: TrainConfig, shuffle: bool, epoch: int) -> DataLoader:
+    rank, world = _dist_info()
+    sampler = None
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    if world > 1:
+        sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=shuffle, seed=cfg.seed)
+        sampler.set_epoch(epoch)
+    return DataLoader(ds, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=cfg.workers, generator=generator, persistent_workers=False,
+                      pin_memory=torch.cuda.is_available(), drop_last=shuffle and len(ds) > cfg.batch_size)
+
+
+def _all_reduce(values: list[float], device: torch.device) -> list[float]:
+    if _dist_info()[1] == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, *, optimizer: torch.optim.Optimizer | None,
+              cfg: TrainConfig, step0: int = 0, total_steps: int = 1, desc: str = "",
+              fingerprints: list[str] | None = None) -> dict[str, float]:
+    """One pass over ``loader``; trains when ``optimizer`` is given. Returns loss, accuracy, images/s."""
+    train = optimizer is not None
+    model.train(train)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing if train else 0.0)
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+    rank, _ = _dist_info()
+    limit = cfg.limit_batches or len(loader)
+    bar = tqdm(total=min(limit, len(loader)), desc=desc, leave=False, disable=cfg.quiet or rank != 0, unit="batch")
+    step = step0
+    with torch.set_grad_enabled(train):
+        for i, (x, y) in enumerate(loader):
+            if i >= limit:
+                break
+            if fingerprints is not None:
+                fingerprints.append(_fingerprint(x, y))
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if cfg.channels_last and device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = model(x)
+                loss = criterion(logits, y)
+            if train:
+                for group in optimizer.param_groups:
+                    group["lr"] = _lr_at(cfg, step, total_steps)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+            loss_sum += float(loss.detach()) * y.numel()
+            correct += int((logits.argmax(1) == y).sum())
+            seen += y.numel()
+            rate = seen / max(1e-9, time.perf_counter() - start)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
+            bar.update()
+    bar.close()
+    loss_sum, correct, seen = _all_reduce([loss_sum, float(correct), float(seen)], device)
+    seconds = time.perf_counter() - start
+    return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "images_per_s": seen / seconds,
+            "seconds": seconds, "steps": step - step0}
+
+
+def _last_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".last" + out.suffix)
+
+
+def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None) -> TrainResult:
+    """Train one model as ``cfg`` says; keeps the best-by-val checkpoint at ``cfg.out`` and the latest
+    (with optimiser state, for ``--resume``) next to it as ``<name>.last.pt``."""
+    device = resolve_device(cfg.device)
+    init_distributed(device)
+    rank, world = _dist_info()
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    spec = spec or build_datasets(cfg)
+    out = Path(cfg.out)
+    last = _last_path(out)
+    seed_everything(cfg.seed)
+    model = make_model(cfg, len(spec.classes))
+    history: list[dict[str, float]] = []
+    start_epoch, best = 0, -1.0
+    optimizer = _optimizer(cfg, model)
+    if cfg.resume:
+        if not last.is_file():
+            raise FileNotFoundError(f"--resume: no {last} to resume from; run without --resume first")
+        state = load_checkpoint(last, device="cpu")
+        if state.config != model.config:
+            raise ValueError(f"--resume: {last} holds a different architecture ({state.config.arch}, "
+                             f"se={state.config.se}); use the same model options as the first run")
+        model.load_state_dict(state.model.state_dict())
+        resume = state.meta.get("resume") or {}
+        optimizer.load_state_dict(resume["optimizer"])
+        history = list(state.meta.get("history") or [])
+        start_epoch = len(history)
+        best = max((h["val_acc"] for h in history), default=-1.0)
+        log(f"resuming {last} after epoch {start_epoch}")
+    model.to(device)
+    if cfg.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    steps_per_epoch = min(cfg.limit_batches or 10**12, len(_loader(spec.train, cfg, True, 0)))
+    total = steps_per_epoch * cfg.epochs
+    fingerprints: list[str] = []
+    meta_base = {"classes": list(spec.classes), "input_size": spec.input_size, "mean": list(spec.mean),
+                 "std": list(spec.std), "train_args": _plain_args(cfg), "dataset": spec.description}
+    for epoch in range(start_epoch, cfg.epochs):
+        seed_everything(cfg.seed * 7919 + epoch)
+        tr = run_epoch(net, _loader(spec.train, cfg, True, epoch), device, optimizer=optimizer, cfg=cfg,
+                       step0=epoch * steps_per_epoch, total_steps=total, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                       fingerprints=fingerprints)
+        va = run_epoch(net, _loader(spec.val, cfg, False, epoch), device, optimizer=None, cfg=cfg, desc="val")
+        row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": va["loss"],
+               "val_acc": va["acc"], "lr": optimizer.param_groups[0]["lr"], "seconds": tr["seconds"] + va["seconds"],
+               "images_per_s": tr["images_per_s"]}
+        history.append(row)
+        if rank == 0:
+            log(f"epoch {epoch + 1}/{cfg.epochs}  train loss {tr['loss']:.4f} acc {tr['acc']:.4f}  "
+                f"val loss {va['loss']:.4f} acc {va['acc']:.4f}  lr {row['lr']:.4g}  "
+                f"{row['seconds']:.1f}s ({tr['images_per_s']:.0f} img/s)")
+            meta = {**meta_base, "history": history}
+            if va["acc"] > best:
+                best = va["acc"]
+                save_checkpoint(out, model, meta)
+            save_checkpoint(last, model, {**meta, "resume": {"optimizer": optimizer.state_dict()}})
+    if world > 1:
+        dist.barrier()
+    return TrainResult(best_path=out, last_path=last, history=history, best_val_acc=best,
+                       batch_fingerprints=fingerprints)
+
+
+def _plain_args(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: v for k, v in asdict(cfg).items() if v is not None and k not in ("quiet", "resume", "extra")}
+
+
+def train_pair(cfg: TrainConfig, *, log: Log = print) -> tuple[TrainResult, TrainResult]:
+    """Train the SE model and its baseline with the same data order, seed and hyper-parameters."""
+    if cfg.se == "none":
+        raise ValueError("--pair trains an SE model and its baseline; choose an SE placement other than 'none'")
+    spec = build_datasets(cfg)
+    out = Path(cfg.out)
+    base_out = out.with_name(out.stem + "-baseline" + out.suffix)
+    log(f"[1/2] SE model (se={cfg.se}) → {out}")
+    se_result = train(cfg, log=log, spec=spec)
+    log(f"[2/2] baseline (se=none) → {base_out}")
+    base_result = train(replace(cfg, se="none", out=str(base_out)), log=log, spec=spec)
+    if _dist_info()[0] == 0:
+        log(pair_table(se_result, base_result))
+    return se_result, base_result
+
+
+def pair_table(se: TrainResult, base: TrainResult) -> str:
+    """Side-by-side summary of a ``--pair`` run."""
+    def row(name: str, r: TrainResult) -> str:
+        h = r.history[-1] if r.history else {}
+        return (f"{name:<10} {r.best_val_acc:>12.4f} {h.get('val_acc', float('nan')):>10.4f} "
+                f"{h.get('train_loss', float('nan')):>11.4f} {sum(x['seconds'] for x in r.history):>9.1f}")
+    same = "yes" if se.batch_fingerprints == base.batch_fingerprints else "NO"
+    return "\n".join([f"{'model':<10} {'best val acc':>12} {'final acc':>10} {'train loss':>11} {'seconds':>9}",
+                      row("SE", se), row("baseline", base), f"identical batches: {same}"])

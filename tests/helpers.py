@@ -1,0 +1,56 @@
+"""Small models and a tiny trained model shared by the analysis tests."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from seed_reference import randomise_bn
+from torch import nn
+from torch.utils.data import DataLoader
+
+from sedensenet import build_model
+from sedensenet.data import DemoShapes, eval_transform
+from sedensenet.model import SEDenseNet
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def tiny(se: str = "layer", **options) -> SEDenseNet:
+    """A small random SE-DenseNet with non-trivial BN statistics, eval mode."""
+    opts = dict(growth_rate=8, block_config=(2, 2, 2), num_init_features=16, num_classes=8, reduction=2)
+    opts.update(options)
+    return randomise_bn(build_model("demo", se=se, **opts)).eval()
+
+
+def all_hooks(model: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+               + len(m._backward_pre_hooks) for m in model.modules())
+
+
+@functools.cache
+def trained_tiny(se: str = "layer", steps: int = 120) -> SEDenseNet:
+    """A tiny model trained for a few seconds on 32² demo shapes (cached per test session)."""
+    torch.manual_seed(0)
+    model = build_model("demo", se=se, growth_rate=8, block_config=(2, 2, 2), num_init_features=16, reduction=2,
+                        stem="small")
+    ds = DemoShapes(1024, seed=5, size=32, transform=eval_transform(32, MEAN, STD))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    step = 0
+    while step < steps:
+        for x, y in DataLoader(ds, batch_size=64, shuffle=True):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if step >= steps:
+                break
+    return model.eval()
+
+
+def demo_batch(n: int = 4, seed: int = 99, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    ds = DemoShapes(n, seed=seed, size=size, transform=eval_transform(size, MEAN, STD))
+    xs, ys = zip(*(ds[i] for i in range(n)), strict=True)
+    return torch.stack(xs), torch.tensor(ys)
