@@ -58,7 +58,7 @@ class Attribution:
     all_zero: bool
 
 
-def _replica(model: nn.Module) -> nn.Module:
+def private_replica(model: nn.Module) -> nn.Module:
     """A private eval-mode copy of ``model`` without any hooks (other threads' capture hooks included)."""
     memo = {id(lock): None for m in model.modules() if (lock := m.__dict__.get(LOCK_ATTR)) is not None}
     twin = copy.deepcopy(model, memo).eval()
@@ -147,7 +147,7 @@ def attribute(model: nn.Module, x: Tensor, method: str, targets: int | list[int]
     if len(target_list) != x.shape[0]:
         raise ValueError(f"{len(target_list)} targets for a batch of {x.shape[0]} images")
     with model_lock(model):
-        twin = _replica(model)
+        twin = private_replica(model)
         device = next(twin.parameters()).device
         inp = x.detach().to(device).requires_grad_(True)
         layer_name = layer or default_gradcam_layer(twin)

@@ -89,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Sub-command registrars from other modules (kept out of this file so each stays small)."""
+    from .analysis_cli import add_explain_parser, add_predict_parser
     from .train_cli import REGISTRARS
 
-    return list(REGISTRARS)
+    return [add_predict_parser, add_explain_parser, *REGISTRARS]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"sedensenet {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,9 @@ def _folder(cfg: DataConfig) -> DatasetSpec:
 
 
 def network_reachable(host: tuple[str, int] = CIFAR_HOST, timeout: float = 5.0) -> bool:
-    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds."""
+    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (never, with SEDENSENET_OFFLINE=1)."""
+    if os.environ.get("SEDENSENET_OFFLINE", "") not in ("", "0"):
+        return False
     try:
         with socket.create_connection(host, timeout=timeout):
             return True

@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .attribution import attribute, black_baseline
+from .attribution import attribute, black_baseline, private_replica
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,7 +69,7 @@ def randomisation_test(model: nn.Module, x: Tensor, method: str, target: int, *,
                        std=(0.229, 0.224, 0.225), seed: int = 0, steps: int | None = None) -> list[RandomisationStep]:
     """Cascading model-randomisation test for one image ``x`` (1×C×H×W); Spearman of |map| vs the original."""
     original = np.abs(attribute(model, x, method, target, mean=mean, std=std)[0].map)
-    twin = copy.deepcopy(model).eval()
+    twin = private_replica(model)
     g = torch.Generator().manual_seed(seed)
     modules = dict(twin.named_modules())
     out = []

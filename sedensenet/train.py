@@ -307,7 +307,7 @@ def train_pair(cfg: TrainConfig, *, log: Log = print) -> tuple[TrainResult, Trai
         raise ValueError("--pair trains an SE model and its baseline; choose an SE placement other than 'none'")
     spec = build_datasets(cfg)
     out = Path(cfg.out)
-    base_out = out.with_name(out.stem + "-baseline" + out.suffix)
+    base_out = baseline_path(out)
     log(f"[1/2] SE model (se={cfg.se}) → {out}")
     se_result = train(cfg, log=log, spec=spec)
     log(f"[2/2] baseline (se=none) → {base_out}")
@@ -315,6 +315,12 @@ def train_pair(cfg: TrainConfig, *, log: Log = print) -> tuple[TrainResult, Trai
     if _dist_info()[0] == 0:
         log(pair_table(se_result, base_result))
     return se_result, base_result
+
+
+def baseline_path(out: Path) -> Path:
+    """Where ``--pair`` saves the baseline: ``name-se.pt`` → ``name-baseline.pt``, else ``name-baseline.pt``."""
+    stem = out.stem.removesuffix("-se")
+    return out.with_name(f"{stem}-baseline{out.suffix}")
 
 
 def pair_table(se: TrainResult, base: TrainResult) -> str:

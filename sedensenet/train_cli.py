@@ -73,7 +73,7 @@ def add_train_parser(sub: Any) -> None:
     r.add_argument("--resume", action="store_true", help="continue from <out>.last.pt up to --epochs")
     r.add_argument("--pair", action="store_true",
                    help="also train the baseline (se=none) with identical data order, seed and settings; "
-                        "saved as <out stem>-baseline.pt")
+                        "saved as <name>-baseline.pt (a trailing -se in the name is replaced)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_cmd_train)
 

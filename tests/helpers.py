@@ -7,7 +7,6 @@ import functools
 import torch
 from seed_reference import randomise_bn
 from torch import nn
-from torch.utils.data import DataLoader
 
 from sedensenet import build_model
 from sedensenet.data import DemoShapes, eval_transform
@@ -29,28 +28,24 @@ def all_hooks(model: nn.Module) -> int:
 
 
 @functools.cache
-def trained_tiny(se: str = "layer", steps: int = 120) -> SEDenseNet:
-    """A tiny model trained for a few seconds on 32² demo shapes (cached per test session)."""
+def trained_tiny(se: str = "layer", steps: int = 300) -> SEDenseNet:
+    """A tiny model trained for a few seconds on 64² demo shapes (cached per test session)."""
     torch.manual_seed(0)
-    model = build_model("demo", se=se, growth_rate=8, block_config=(2, 2, 2), num_init_features=16, reduction=2,
-                        stem="small")
-    ds = DemoShapes(1024, seed=5, size=32, transform=eval_transform(32, MEAN, STD))
+    model = build_model("demo", se=se, growth_rate=8, block_config=(2, 2, 2), num_init_features=16, reduction=2)
+    x, y = demo_batch(1024, seed=5, size=64)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
-    step = 0
-    while step < steps:
-        for x, y in DataLoader(ds, batch_size=64, shuffle=True):
-            loss = nn.functional.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
-            if step >= steps:
-                break
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        idx = torch.randint(0, len(y), (32,), generator=g)
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     return model.eval()
 
 
-def demo_batch(n: int = 4, seed: int = 99, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+def demo_batch(n: int = 4, seed: int = 99, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     ds = DemoShapes(n, seed=seed, size=size, transform=eval_transform(size, MEAN, STD))
     xs, ys = zip(*(ds[i] for i in range(n)), strict=True)
     return torch.stack(xs), torch.tensor(ys)

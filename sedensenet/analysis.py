@@ -1,0 +1,63 @@
+"""The shared analysis pipeline used by the CLI and the app: images → tensor → capture/attribution → plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .attribution import Attribution, attribute
+from .capture import Capture, capture_excitations
+from .checkpoint import LoadedModel
+from .data import preprocess, resize_crop
+
+
+def model_view(image: Image.Image, loaded: LoadedModel) -> Image.Image:
+    """The image as the model sees it (resized and centre-cropped), for overlays that line up with maps."""
+    return resize_crop(loaded.input_size)(image)
+
+
+def run_capture(loaded: LoadedModel, images: Sequence[Image.Image]) -> Capture:
+    """One capture forward over a batch of PIL images with the checkpoint's preprocessing."""
+    return capture_excitations(loaded.model, preprocess(images, loaded.meta))
+
+
+def predictions(capture: Capture, classes: Sequence[str], k: int = 5, image: int = 0) -> list[dict[str, Any]]:
+    """Top-``k`` rows ``{"index", "class", "prob"}`` for ``image`` of a capture."""
+    return [{"index": i, "class": classes[i], "prob": p} for i, p in capture.top_k(k, image)]
+
+
+def resolve_target(spec: str | int | None, capture: Capture, classes: Sequence[str], image: int = 0) -> int:
+    """Class index from ``spec``: ``None``/``"pred"`` (top-1), ``"top2"``… (k-th most likely), a class name
+    or an index. Anything else is a clear error listing the choices."""
+    if spec is None or spec == "pred":
+        return capture.top_k(1, image)[0][0]
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.lstrip("-").isdigit()):
+        idx = int(spec)
+        if not 0 <= idx < len(classes):
+            raise ValueError(f"target index {idx} is outside 0…{len(classes) - 1}")
+        return idx
+    if spec.startswith("top") and spec[3:].isdigit():
+        k = int(spec[3:])
+        if not 1 <= k <= len(classes):
+            raise ValueError(f"target {spec!r}: the model has {len(classes)} classes")
+        return capture.top_k(k, image)[k - 1][0]
+    if spec in classes:
+        return list(classes).index(spec)
+    shown = ", ".join(list(classes)[:12]) + (" …" if len(classes) > 12 else "")
+    raise ValueError(f"target {spec!r} is not 'pred', 'topK', a class index or a class name ({shown})")
+
+
+def explain_image(loaded: LoadedModel, image: Image.Image, method: str, target: int, **options: Any) -> Attribution:
+    """Attribution of one PIL image towards class ``target`` with the checkpoint's normalisation."""
+    x = preprocess([image], loaded.meta)
+    return attribute(loaded.model, x, method, target, mean=loaded.meta["mean"], std=loaded.meta["std"],
+                     **options)[0]
+
+
+def map_summary(values: np.ndarray) -> dict[str, Any]:
+    """Shape, range and zero-ness of an attribution map."""
+    return {"shape": list(values.shape), "min": float(values.min()), "max": float(values.max()),
+            "all_zero": not bool(np.any(values))}

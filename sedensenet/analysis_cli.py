@@ -1,0 +1,110 @@
+"""``sedensenet predict`` and ``sedensenet explain``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .attribution import METHODS, SIGN_MODES
+
+
+def add_predict_parser(sub: Any) -> None:
+    """Register ``predict``."""
+    p = sub.add_parser("predict", help="top-k predictions for one or more images",
+                       description="Classify images with a checkpoint (sedensenet file or DenseNet state_dict).")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.add_argument("--top", type=int, default=5, help="how many classes to list (default 5)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, mps")
+    p.add_argument("--json", action="store_true", help="print one JSON document (schema in README)")
+    p.set_defaults(handler=_cmd_predict)
+
+
+def _load_all(paths: list[str]) -> list[Image.Image]:
+    from .data import load_image
+
+    return [load_image(p) for p in paths]
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .analysis import predictions, run_capture
+    from .checkpoint import load_checkpoint
+
+    if args.top < 1:
+        raise ValueError("--top must be ≥ 1")
+    images = _load_all(args.images)
+    loaded = load_checkpoint(args.checkpoint, device=args.device)
+    cap = run_capture(loaded, images)
+    doc = {"checkpoint": args.checkpoint, "device": str(loaded.device), "se": loaded.config.se,
+           "predictions": [{"image": path, "top": predictions(cap, loaded.classes, args.top, i)}
+                           for i, path in enumerate(args.images)]}
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    for row in doc["predictions"]:
+        print(row["image"])
+        for r in row["top"]:
+            print(f"  {r['prob']:7.2%}  {r['class']}")
+    return 0
+
+
+def add_explain_parser(sub: Any) -> None:
+    """Register ``explain``."""
+    p = sub.add_parser("explain", help="predictions, every SE record and an attribution map for one image",
+                       description="Explain one image: top predictions, squeeze/excitation of every SE layer, and an "
+                                   "attribution map saved as .npy plus an overlay .png in --out.")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--method", default="integrated_gradients", choices=sorted(METHODS),
+                   help="attribution method (default integrated_gradients)")
+    p.add_argument("--target", default="pred",
+                   help="class to explain: pred (default), top2/top3…, a class name or index")
+    p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the last feature map)")
+    p.add_argument("--smoothgrad", type=int, default=0, help="SmoothGrad samples for gradient methods (0 = off)")
+    p.add_argument("--sign", default="positive", choices=SIGN_MODES, help="sign mode of the overlay")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--out", default="explain-out", help="folder for the .npy map and overlay .png")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON document (schema in README)")
+    p.set_defaults(handler=_cmd_explain)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from .analysis import explain_image, map_summary, model_view, predictions, resolve_target, run_capture
+    from .attribution import overlay
+    from .checkpoint import load_checkpoint
+
+    image = _load_all([args.image])[0]
+    loaded = load_checkpoint(args.checkpoint, device=args.device)
+    cap = run_capture(loaded, [image])
+    target = resolve_target(args.target, cap, loaded.classes)
+    attr = explain_image(loaded, image, args.method, target, layer=args.layer, smoothgrad=args.smoothgrad)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{Path(args.image).stem}-{args.method}-{loaded.classes[target]}".replace("/", "_").replace(" ", "_")
+    npy, png = out / f"{stem}.npy", out / f"{stem}.png"
+    np.save(npy, attr.map)
+    Image.fromarray(overlay(model_view(image, loaded), attr.map, sign=args.sign)).save(png)
+    doc = {"checkpoint": args.checkpoint, "image": args.image, "device": str(loaded.device), "se": loaded.config.se,
+           "predictions": predictions(cap, loaded.classes, args.top),
+           "target": {"index": target, "class": loaded.classes[target]}, "method": args.method,
+           "map_npy": str(npy), "overlay_png": str(png), "map": map_summary(attr.map),
+           "se_records": [r.as_dict(0) for r in cap.records]}
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"{args.image}: " + ", ".join(f"{r['class']} {r['prob']:.1%}" for r in doc["predictions"][:3]))
+    print(f"{args.method} towards '{loaded.classes[target]}' → {npy}, {png}")
+    if doc["map"]["all_zero"]:
+        print("note: the attribution map is all zero for this image and target")
+    print(f"{len(cap.records)} SE layers:")
+    for r in cap.records:
+        e = r.excitation[0]
+        print(f"  {r.name:<40} C={r.channels:<5} excitation mean {float(e.mean()):.3f} "
+              f"min {float(e.min()):.3f} max {float(e.max()):.3f}")
+    return 0

@@ -1,0 +1,153 @@
+"""Training: demo and folder runs, resume, pair fairness, atomic saves under SIGKILL, torchrun, offline CIFAR."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sedensenet import load_checkpoint
+from sedensenet.datasets import DataError, cifar
+from sedensenet.demo_data import make_sample
+from sedensenet.train import TrainConfig, train, train_pair
+
+TINY = dict(arch="demo", reduction=2, demo_train=96, demo_val=32, batch_size=16, workers=0, quiet=True,
+            limit_batches=3)
+
+
+def _cfg(tmp_path: Path, **kw) -> TrainConfig:
+    return TrainConfig(**{**TINY, "out": str(tmp_path / "m.pt"), **kw})
+
+
+def test_demo_run_writes_loadable_checkpoints_with_history(tmp_path: Path) -> None:
+    logs: list[str] = []
+    result = train(_cfg(tmp_path, epochs=1), log=logs.append)
+    assert result.best_path.is_file() and result.last_path.is_file()
+    loaded = load_checkpoint(result.best_path, device="cpu")
+    assert loaded.classes[:3] == ["circle", "square", "triangle"] and loaded.input_size == 64
+    (row,) = loaded.meta["history"]
+    assert row["epoch"] == 1 and {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"} <= set(row)
+    assert loaded.meta["train_args"]["demo_train"] == 96
+    assert len(result.batch_fingerprints) == 3  # limit_batches
+    assert any("epoch 1/1" in line for line in logs)
+
+
+def test_resume_continues_the_epoch_count(tmp_path: Path) -> None:
+    train(_cfg(tmp_path, epochs=1))
+    result = train(_cfg(tmp_path, epochs=3, resume=True))
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert [h["epoch"] for h in load_checkpoint(result.last_path, device="cpu").meta["history"]] == [1, 2, 3]
+    with pytest.raises(ValueError, match="different architecture"):
+        train(_cfg(tmp_path, epochs=4, resume=True, se="block"))
+    with pytest.raises(FileNotFoundError, match="no .* to resume from"):
+        train(_cfg(tmp_path / "other", epochs=2, resume=True))
+
+
+def test_pair_trains_both_on_identical_batches(tmp_path: Path) -> None:
+    logs: list[str] = []
+    se, base = train_pair(_cfg(tmp_path, epochs=2), log=logs.append)
+    assert len(se.batch_fingerprints) == 6
+    assert se.batch_fingerprints == base.batch_fingerprints
+    assert load_checkpoint(se.best_path, device="cpu").config.se == "layer"
+    assert load_checkpoint(base.best_path, device="cpu").config.se == "none"
+    assert base.best_path.name == "m-baseline.pt"
+    assert "identical batches: yes" in logs[-1]
+    # a different seed changes the data order, so the fingerprint is not trivially constant
+    other = train(_cfg(tmp_path / "s1", epochs=1, seed=1))
+    assert other.batch_fingerprints != se.batch_fingerprints[:3]
+
+
+def _image_folder(root: Path, classes: tuple[str, ...] = ("sunny", "rainy"), per_class: int = 6) -> Path:
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(make_sample(3, i * 8 + c, 48).image).save(root / name / f"{i}.jpg")
+    return root
+
+
+def test_image_folder_run_with_val_split(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path / "photos")
+    (root / "rainy" / "notes.txt").write_text("ignored: not an image")
+    result = train(_cfg(tmp_path, data=str(root), input_size=32, val_split=0.34, epochs=1, arch="densenet_bc",
+                        depth=10, growth=4))
+    loaded = load_checkpoint(result.best_path, device="cpu")
+    assert loaded.classes == ["rainy", "sunny"] and loaded.input_size == 32
+    assert "4 val" in loaded.meta["dataset"]  # 2 of 6 per class held out
+
+
+def test_image_folder_with_train_and_val_and_bad_folders(tmp_path: Path) -> None:
+    _image_folder(tmp_path / "ds" / "train")
+    _image_folder(tmp_path / "ds" / "val", per_class=2)
+    result = train(_cfg(tmp_path, data=str(tmp_path / "ds"), input_size=32, epochs=1, arch="densenet_bc", depth=10,
+                        growth=4))
+    assert load_checkpoint(result.best_path, device="cpu").meta["dataset"].endswith("(train/ and val/)")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no class sub-folders"):
+        train(_cfg(tmp_path, data=str(tmp_path / "empty")))
+    with pytest.raises(DataError, match="neither 'demo'"):
+        train(_cfg(tmp_path, data=str(tmp_path / "missing")))
+
+
+KILLER = """
+import sys, torch
+from sedensenet import build_model, save_checkpoint
+model = build_model("densenet121", se="layer")
+print("ready", flush=True)
+i = 0
+while True:
+    i += 1
+    save_checkpoint(sys.argv[1], model, {"history": [{"epoch": i}]})
+"""
+
+
+@pytest.mark.slow
+def test_process_killed_during_save_leaves_previous_checkpoint_loadable(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.time() + 120
+        while not path.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # saving is what the loop spends its time on: the kill lands mid-write
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    loaded = load_checkpoint(path, device="cpu")
+    assert loaded.meta["history"][0]["epoch"] >= 1
+    leftovers = list(tmp_path.glob(".ckpt.pt.*.tmp"))
+    assert all(p.stat().st_size < path.stat().st_size for p in leftovers)  # only partial temp files
+
+
+@pytest.mark.slow
+def test_torchrun_two_process_gloo_run_writes_one_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "ddp.pt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "sedensenet", "train", "--data", "demo", "--demo-train", "64", "--demo-val", "32", "--epochs", "1",
+           "--batch-size", "16", "--workers", "0", "--device", "cpu", "--quiet", "--reduction", "2",
+           "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.last.pt", "ddp.pt"]
+    history = load_checkpoint(out, device="cpu").meta["history"]
+    assert len(history) == 1
+    assert done.stdout.count("epoch 1/1") == 1  # only rank 0 reports
+
+
+def test_offline_cifar_fails_fast_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEDENSENET_OFFLINE", "1")
+    with pytest.raises(DataError, match="cifar10 is not in .* cannot be downloaded"):
+        cifar("cifar10", tmp_path)
+    done = subprocess.run([sys.executable, "-m", "sedensenet", "train", "--data", "cifar100", "--data-dir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SEDENSENET_OFFLINE": "1"})
+    assert done.returncode == 2
+    assert "cifar100 is not in" in done.stderr and "Traceback" not in done.stderr
+    assert not any(tmp_path.iterdir())  # nothing half-downloaded
