@@ -189,3 +189,24 @@ def capture_excitations(model: nn.Module, x: Tensor, *, se_modules: list[SEModul
     with recording(model, se_modules) as records, torch.inference_mode():
         logits = model(x)
     return Capture(logits=logits.detach().float().cpu(), records=list(records))
+
+
+def se_input(model: nn.Module, x: Tensor, name: str) -> Tensor:
+    """The feature map entering SE layer ``name`` (B×C×H×W, before scaling), from one forward of ``x``."""
+    modules = {m.name: m for m in find_se_modules(model)}
+    if name not in modules:
+        raise ValueError(f"{name!r} is not an SE layer of this model")
+    owner = threading.get_ident()
+    grabbed: list[Tensor] = []
+
+    def hook(_mod: nn.Module, args: tuple[Any, ...]) -> None:
+        if threading.get_ident() == owner:
+            grabbed.append(args[0].detach().float().cpu().clone())
+
+    handle = modules[name].module.register_forward_pre_hook(hook)
+    try:
+        with torch.inference_mode():
+            model(x.to(next(model.parameters()).device))
+    finally:
+        handle.remove()
+    return grabbed[0]

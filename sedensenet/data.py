@@ -95,6 +95,37 @@ def preprocess(images: Sequence[Image.Image], meta: dict[str, Any]) -> torch.Ten
     return torch.stack([tf(img) for img in images])
 
 
+def images_from_zip(data: bytes, *, max_files: int = 5000, max_total_bytes: int = 500 * 2**20,
+                    max_bytes: int = MAX_IMAGE_BYTES) -> list[tuple[str, str, bytes]]:
+    """``(class, file name, bytes)`` of the images in a zip of ``<class>/<image>`` folders (any leading folder).
+
+    Bounded: file count, total uncompressed size, per-file size; paths are never written to disk.
+    """
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ImageError("the upload is not a zip archive; zip a folder of <class>/<image> sub-folders") from None
+    infos = [i for i in archive.infolist() if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_EXTENSIONS
+             and not any(part.startswith((".", "__MACOSX")) for part in Path(i.filename).parts)]
+    if len(infos) > max_files:
+        raise ImageError(f"the zip holds {len(infos)} images; at most {max_files} are analysed — use a subset")
+    if sum(i.file_size for i in infos) > max_total_bytes:
+        raise ImageError(f"the zip's images add up to more than {max_total_bytes / 2**20:.0f} MiB uncompressed")
+    out = []
+    for info in infos:
+        parts = Path(info.filename).parts
+        if len(parts) < 2:
+            continue
+        if info.file_size > max_bytes:
+            raise ImageError(f"{info.filename} is larger than {max_bytes / 2**20:.0f} MiB")
+        out.append((parts[-2], parts[-1], archive.read(info)))
+    if not out:
+        raise ImageError("no images inside <class>/ folders in the zip; expected e.g. cats/1.jpg, dogs/2.jpg")
+    return out
+
+
 class DemoShapes(Dataset):
     """The offline demo dataset: ``n`` samples (balanced classes) generated on the fly from ``seed``."""
 

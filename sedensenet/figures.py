@@ -67,3 +67,161 @@ def write_figure(fig: go.Figure, path: Path) -> list[Path]:
         path.write_bytes(figure_png(fig))
         return [html, path]
     return [html]
+
+
+def _short(name: str) -> str:
+    """``features.denseblock2.denselayer3.se`` → ``b2.l3``; ``features.se4`` → ``after b4``."""
+    import re
+
+    if m := re.search(r"denseblock(\d+)\.denselayer(\d+)", name):
+        return f"b{m.group(1)}.l{m.group(2)}"
+    if m := re.search(r"(?:^|\.)se(\d+)$", name):
+        return f"after b{m.group(1)}"
+    return name
+
+
+def layer_labels(names: Sequence[str]) -> list[str]:
+    """Short, unique labels for SE layer names (for axes)."""
+    return [_short(n) for n in names]
+
+
+def excitation_heatmap(names: Sequence[str], rows: Sequence[Sequence[float]], title: str = "") -> go.Figure:
+    """Layers × channels heat-map of excitations; ragged channel counts are padded with blanks."""
+    import numpy as np
+
+    width = max((len(r) for r in rows), default=0)
+    z = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        z[i, : len(r)] = r
+    labels = layer_labels(names)
+    fig = go.Figure(go.Heatmap(
+        z=z, y=labels, x=list(range(width)), colorscale="Viridis", zmin=0, zmax=1,
+        colorbar={"title": "excitation"}, customdata=np.array(names, dtype=object)[:, None].repeat(width, 1)
+        if len(names) else None,
+        hovertemplate="%{customdata}<br>channel %{x}<br>excitation %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title_text="SE layer (forward order)", type="category")
+    fig.update_xaxes(title_text="channel")
+    fig.update_layout(title=title or None, height=max(280, 16 * len(rows) + 120),
+                      margin={"t": 40 if title else 10, "b": 40, "l": 80, "r": 10})
+    return fig
+
+
+def channel_bars(excitation: Sequence[float], squeeze: Sequence[float], name: str,
+                 selected: Sequence[int] = ()) -> go.Figure:
+    """Per-channel excitation bars of one SE layer; hover shows squeeze too; selected channels highlighted."""
+    chosen = set(selected)
+    colours = ["#EF553B" if i in chosen else "#636EFA" for i in range(len(excitation))]
+    fig = go.Figure(go.Bar(
+        x=list(range(len(excitation))), y=list(excitation), marker_color=colours,
+        customdata=list(squeeze),
+        hovertemplate="channel %{x}<br>excitation %{y:.3f}<br>squeeze %{customdata:.3f}<extra></extra>"))
+    fig.add_hline(y=0.5, line_dash="dot", line_color="grey", annotation_text="0.5", annotation_position="right")
+    fig.update_layout(title=f"{name}: gate per channel", yaxis={"range": [0, 1], "title": "excitation"},
+                      xaxis={"title": "channel"}, height=320, margin={"t": 40, "b": 40, "l": 50, "r": 10},
+                      clickmode="event+select", dragmode="select")
+    return fig
+
+
+def squeeze_scatter(names: Sequence[str], squeezes: Sequence[Sequence[float]],
+                    excitations: Sequence[Sequence[float]]) -> go.Figure:
+    """Squeeze (pooled value) vs excitation (gate) of every channel, coloured by depth."""
+    fig = go.Figure()
+    n = max(len(names) - 1, 1)
+    for i, (name, s, e) in enumerate(zip(names, squeezes, excitations, strict=True)):
+        fig.add_trace(go.Scattergl(
+            x=list(s), y=list(e), mode="markers", name=_short(name),
+            marker={"size": 5, "color": i / n, "colorscale": "Viridis", "cmin": 0, "cmax": 1},
+            hovertemplate=f"{name}<br>channel %{{pointNumber}}<br>squeeze %{{x:.3f}}<br>excitation %{{y:.3f}}"
+                          "<extra></extra>"))
+    fig.update_layout(xaxis_title="squeeze (channel mean)", yaxis_title="excitation (gate)", height=380,
+                      showlegend=len(names) <= 12, margin={"t": 10, "b": 40, "l": 50, "r": 10})
+    return fig
+
+
+def depth_summary(names: Sequence[str], excitations: Sequence[Sequence[float]]) -> go.Figure:
+    """Mean ± std of the excitation per SE layer, with min/max band: how gating changes with depth."""
+    import numpy as np
+
+    labels = layer_labels(names)
+    mean = [float(np.mean(e)) for e in excitations]
+    std = [float(np.std(e)) for e in excitations]
+    fig = go.Figure([
+        go.Scatter(x=labels, y=[float(np.max(e)) for e in excitations], line={"width": 0}, showlegend=False,
+                   hoverinfo="skip"),
+        go.Scatter(x=labels, y=[float(np.min(e)) for e in excitations], fill="tonexty", line={"width": 0},
+                   name="min–max", fillcolor="rgba(99,110,250,0.15)", hoverinfo="skip"),
+        go.Scatter(x=labels, y=mean, error_y={"type": "data", "array": std, "visible": True},
+                   mode="lines+markers", name="mean ± std",
+                   hovertemplate="%{x}<br>mean %{y:.3f}<extra></extra>"),
+    ])
+    fig.update_layout(yaxis={"range": [0, 1], "title": "excitation"}, xaxis={"title": "SE layer", "type": "category"},
+                      height=320, margin={"t": 10, "b": 40, "l": 50, "r": 10}, legend={"orientation": "h"})
+    return fig
+
+
+def prediction_bars(rows: Sequence[dict], title: str = "") -> go.Figure:
+    """Horizontal bars of top-k class probabilities."""
+    fig = go.Figure(go.Bar(x=[r["prob"] for r in rows][::-1], y=[r["class"] for r in rows][::-1], orientation="h",
+                           text=[f"{r['prob']:.1%}" for r in rows][::-1], textposition="auto",
+                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig.update_layout(title=title or None, xaxis={"range": [0, 1], "tickformat": ".0%"},
+                      height=60 + 32 * len(rows), margin={"t": 30 if title else 5, "b": 20, "l": 10, "r": 10})
+    return fig
+
+
+def probability_change(classes: Sequence[str], before: Sequence[float], after: Sequence[float]) -> go.Figure:
+    """Grouped bars: class probabilities before and after an intervention."""
+    fig = go.Figure([go.Bar(name="as trained", x=list(classes), y=list(before)),
+                     go.Bar(name="with intervention", x=list(classes), y=list(after))])
+    fig.update_layout(barmode="group", yaxis={"range": [0, 1], "tickformat": ".0%"}, height=320,
+                      margin={"t": 10, "b": 40, "l": 50, "r": 10}, legend={"orientation": "h"})
+    return fig
+
+
+def class_excitation(classes: Sequence[str], mean: Sequence[Sequence[float]], title: str) -> go.Figure:
+    """SENet §7 style: mean excitation per channel, one line per class, for one SE layer."""
+    fig = go.Figure()
+    for i, (c, row) in enumerate(zip(classes, mean, strict=True)):
+        fig.add_trace(go.Scatter(y=list(row), mode="lines", name=c, line={"color": PALETTE[i % len(PALETTE)]},
+                                 hovertemplate=f"{c}<br>channel %{{x}}<br>mean excitation %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="channel", yaxis={"title": "mean excitation", "range": [0, 1]},
+                      height=330, margin={"t": 40, "b": 40, "l": 50, "r": 10})
+    return fig
+
+
+def specificity_by_depth(names: Sequence[str], values: Sequence[float]) -> go.Figure:
+    """Class-specificity (between-class spread of mean excitation) for each SE layer, in depth order."""
+    fig = go.Figure(go.Scatter(x=layer_labels(names), y=list(values), mode="lines+markers",
+                               hovertemplate="%{x}<br>specificity %{y:.4f}<extra></extra>"))
+    fig.update_layout(xaxis={"title": "SE layer (depth →)", "type": "category"},
+                      yaxis_title="between-class spread", height=320, margin={"t": 10, "b": 40, "l": 50, "r": 10})
+    return fig
+
+
+def feature_map(values: Sequence[Sequence[float]], title: str, zmax: float | None = None) -> go.Figure:
+    """One channel's spatial map as a heat-map."""
+    fig = go.Figure(go.Heatmap(z=values, colorscale="Viridis", zmin=0 if zmax else None, zmax=zmax,
+                               hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(title=title, height=280, margin={"t": 40, "b": 10, "l": 10, "r": 10})
+    return fig
+
+
+def architecture_diagram(stages: Sequence[tuple[str, str, int]], se_marks: Sequence[str]) -> go.Figure:
+    """Block diagram: ``stages`` = (name, kind, channels-out); SE placements drawn as red badges."""
+    fig = go.Figure()
+    colours = {"stem": "#B6E880", "block": "#636EFA", "transition": "#FECB52", "norm": "#AB63FA", "head": "#00CC96"}
+    marks = set(se_marks)
+    for i, (name, kind, channels) in enumerate(stages):
+        fig.add_shape(type="rect", x0=i, x1=i + 0.85, y0=0, y1=1, fillcolor=colours.get(kind, "#ccc"),
+                      line={"width": 1, "color": "#333"})
+        fig.add_annotation(x=i + 0.425, y=0.5, text=f"{name}<br>{channels} ch", showarrow=False, font={"size": 11})
+        if name in marks:
+            fig.add_shape(type="rect", x0=i + 0.1, x1=i + 0.75, y0=1.08, y1=1.45, fillcolor="#EF553B",
+                          line={"width": 0})
+            fig.add_annotation(x=i + 0.425, y=1.265, text="SE", showarrow=False, font={"color": "white"})
+    fig.update_xaxes(visible=False, range=[-0.1, len(stages)])
+    fig.update_yaxes(visible=False, range=[-0.2, 1.6])
+    fig.update_layout(height=200, margin={"t": 10, "b": 10, "l": 10, "r": 10}, plot_bgcolor="white")
+    return fig
