@@ -1,5 +1,6 @@
 """sedensenet: SE-DenseNet models and tools that make channel attention visible."""
 
+from .capture import Capture, SERecord, capture_excitations
 from .checkpoint import CheckpointError, LoadedModel, load_checkpoint, save_checkpoint
 from .device import describe_device, resolve_device
 from .model import ARCHS, SE_PLACEMENTS, ModelConfig, SEDenseNet, SELayer, build_from_config, build_model
@@ -7,13 +8,16 @@ from .model import ARCHS, SE_PLACEMENTS, ModelConfig, SEDenseNet, SELayer, build
 __all__ = [
     "ARCHS",
     "SE_PLACEMENTS",
+    "Capture",
     "CheckpointError",
     "LoadedModel",
     "ModelConfig",
     "SEDenseNet",
     "SELayer",
+    "SERecord",
     "build_from_config",
     "build_model",
+    "capture_excitations",
     "describe_device",
     "load_checkpoint",
     "resolve_device",
