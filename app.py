@@ -114,7 +114,7 @@ def attribution_tab(sel, data: bytes, cap) -> None:
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox("Method", list(METHODS), format_func=lambda m: METHODS[m].split(" — ")[0],
                           key="w_method", index=list(METHODS).index(st.session_state.get("method", "gradcam")),
-                          on_change=ui._remember("method"))
+                          on_change=ui.remember("method"))
     order = [i for i, _ in cap.top_k(len(classes))]
     target_choice = c2.selectbox("Target class", order[: min(len(order), 50)], key="w_target",
                                  format_func=lambda i: f"{classes[i]} ({float(cap.probs[0, i]):.1%})")

@@ -160,6 +160,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: SEDenseNet, meta: Mappi
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary, shareable file
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
             fh.flush()

@@ -122,7 +122,7 @@ def load_source(source: str) -> LoadedModel:
     return _load_file(str(path), path.stat().st_mtime)
 
 
-def _remember(key: str) -> Callable[[], None]:
+def remember(key: str) -> Callable[[], None]:
     def copy() -> None:
         st.session_state[key] = st.session_state[f"w_{key}"]
     return copy
@@ -159,14 +159,14 @@ def sidebar() -> Selection | None:
         if st.session_state.get("family") not in keys:
             st.session_state["family"] = keys[0]
         st.selectbox("Checkpoint", keys, index=keys.index(st.session_state["family"]), key="w_family",
-                     format_func=lambda k: families[keys.index(k)].label, on_change=_remember("family"))
+                     format_func=lambda k: families[keys.index(k)].label, on_change=remember("family"))
         family = families[keys.index(st.session_state["family"])]
         variants = [v for v in ("se", "baseline") if family.source(v)]
         if st.session_state.get("variant") not in variants:
             st.session_state["variant"] = variants[0]
         if len(variants) == 2:
             st.radio("Variant", variants, index=variants.index(st.session_state["variant"]), key="w_variant",
-                     horizontal=True, on_change=_remember("variant"),
+                     horizontal=True, on_change=remember("variant"),
                      format_func=lambda v: "SE model" if v == "se" else "Baseline (no SE)",
                      help="Same image and settings, other model: the SE model or its baseline trained identically.")
         else:
@@ -264,7 +264,7 @@ def pick_image() -> tuple[str, bytes] | None:
     if len(images) > 1:
         names = [f"{i + 1}. {im['name']}" for i, im in enumerate(images)]
         st.selectbox("Image", range(len(images)), index=idx, key="w_image_idx", format_func=lambda i: names[i],
-                     on_change=_remember("image_idx"))
+                     on_change=remember("image_idx"))
         idx = st.session_state.get("image_idx", idx)
     return images[idx]["name"], images[idx]["data"]
 

@@ -35,7 +35,7 @@ def main() -> None:
         chosen[f"{name}.png"] = (i, "clear example")
     small = sorted((s.mask.mean(), i) for i, s in enumerate(samples) if p_se[i].argmax() == s.label)
     for _, i in small[:3]:
-        chosen[f"hard-small-{DEMO_CLASSES[samples[i].label]}.png"] = (i, "hard: a very small object")
+        chosen[f"hard-small-{i}-{DEMO_CLASSES[samples[i].label]}.png"] = (i, "hard: a very small object")
     disagree = [i for i in range(N) if p_se[i].argmax() != p_base[i].argmax()]
     for i in disagree[:3]:
         chosen[f"disagree-{i}-{DEMO_CLASSES[samples[i].label]}.png"] = (i, "SE and baseline disagree")
