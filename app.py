@@ -116,7 +116,7 @@ def attribution_tab(sel, data: bytes, cap) -> None:
                           key="w_method", index=list(METHODS).index(st.session_state.get("method", "gradcam")),
                           on_change=ui.remember("method"))
     order = [i for i, _ in cap.top_k(len(classes))]
-    target_choice = c2.selectbox("Target class", order[: min(len(order), 50)], key="w_target",
+    target_choice = c2.selectbox("Target class", order[: min(len(order), 50)], key=f"w_target_{ui.digest(data)}",
                                  format_func=lambda i: f"{classes[i]} ({float(cap.probs[0, i]):.1%})")
     target = resolve_target(int(target_choice), cap, classes)
     sign = c3.radio("Sign", SIGN_MODES, horizontal=True, key="w_sign")

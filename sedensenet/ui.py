@@ -28,6 +28,10 @@ ASSETS = ROOT / "assets"
 MODELS_ENV = "SEDENSENET_MODELS"
 MAX_CKPT_MB = 200
 LOG = logging.getLogger("sedensenet.app")
+PAGES = (("app.py", "Explore", ":material/search:"), ("pages/1_Compare.py", "Compare", ":material/compare:"),
+         ("pages/2_Class_statistics.py", "Class statistics", ":material/bar_chart:"),
+         ("pages/3_Training.py", "Training", ":material/show_chart:"),
+         ("pages/4_Model.py", "Model", ":material/account_tree:"), ("pages/5_Learn.py", "Learn", ":material/school:"))
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,8 @@ def _upload_checkpoint() -> None:
 def sidebar() -> Selection | None:
     """The shared sidebar: model family picker, SE ⇄ baseline switch, upload, device and classes."""
     with st.sidebar:
+        for path, label, icon in PAGES:
+            st.page_link(path, label=label, icon=icon)
         st.header("Model")
         families = discover_families()
         if not families:

@@ -94,10 +94,11 @@ def test_upload_photo_explore_switch_and_compare(browser) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url, timeout=120_000)
         _idle(page)
-        page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
+        page.locator("[data-testid='stMain'] [data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
             str(ROOT / "assets" / "examples" / "photo-astronaut.jpg"))
         _idle(page)
-        assert "photo-astronaut.jpg" in page.locator("[data-testid='stFileChipName']").first.inner_text()
+        chip = page.locator("[data-testid='stMain'] [data-testid='stFileChipName']").first
+        assert chip.get_attribute("title") == "photo-astronaut.jpg"
         _no_exception(page)
         text = page.locator("[data-testid='stMain']").inner_text()
         assert "Prediction" in text and "%" in text
@@ -113,10 +114,15 @@ def test_upload_photo_explore_switch_and_compare(browser) -> None:
         page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
         _idle(page)
         _no_exception(page)
+        page.get_by_role("tab", name="SE excitations").click()
         assert "no SE layers" in page.locator("[data-testid='stMain']").inner_text()
         page.screenshot(path=str(ARTIFACTS / "explore-baseline.png"), full_page=True)
+        page.locator("[data-testid='stSidebarNav'], [data-testid='stSidebar']").first.get_by_text("SE model").click()
+        _idle(page)
+        _no_exception(page)
         for name in ("Compare", "Class statistics", "Training", "Model", "Learn"):
-            page.locator("[data-testid='stSidebarNav'] a").filter(has_text=name).first.click()
+            page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']").filter(
+                has_text=name).first.click()
             _idle(page)
             _no_exception(page)
             page.screenshot(path=str(ARTIFACTS / f"{name.lower().replace(' ', '-')}.png"), full_page=True)
