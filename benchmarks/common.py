@@ -1,4 +1,4 @@
-"""Timing helpers: interleaved repeats in one process, medians, machine description."""
+"""Timing helpers: paired, interleaved repeats in one process, reported as median paired ratios with IQR."""
 
 from __future__ import annotations
 
@@ -22,23 +22,43 @@ def machine() -> str:
             f"torch {torch.__version__}")
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each function, measured round-robin so drift hits all equally."""
+def _clock() -> Callable[[], float]:
+    """Wall-clock time (CPU time is no better on a shared host: OpenMP workers spin while they wait)."""
+    return time.perf_counter
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per call of each function, ``repeats`` rounds, round-robin (order rotated every round)."""
+    clock = _clock()
     for _ in range(warmup):
         for fn in fns.values():
             fn()
+    names = list(fns)
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    for r in range(repeats):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-            t = time.perf_counter()
-            fn()
+            t = clock()
+            fns[name]()
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
+            times[name].append(clock() - t)
+    return times
 
 
-def ratio_line(label: str, num: float, den: float, target: str) -> str:
-    return f"{label:<58} {num * 1e3:9.1f} ms / {den * 1e3:9.1f} ms = {num / den:6.3f}   (target {target})"
+def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> tuple[float, float, float]:
+    """Median over rounds of time[num]/time[den] (each round measured back to back) and its quartiles."""
+    ratios = sorted(a / b for a, b in zip(times[num], times[den], strict=True))
+    q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], 0, ratios[-1]]
+    return statistics.median(ratios), q[0], q[2]
+
+
+def ratio_line(label: str, times: dict[str, list[float]], num: str, den: str, target: str,
+               invert: bool = False) -> str:
+    """One result line: medians of both and the median paired ratio with its interquartile range."""
+    r, lo, hi = paired_ratio(times, den, num) if invert else paired_ratio(times, num, den)
+    a, b = statistics.median(times[num]), statistics.median(times[den])
+    return (f"{label:<58} {a * 1e3:9.1f} ms / {b * 1e3:9.1f} ms   ratio {r:6.3f} "
+            f"(IQR {lo:.3f}–{hi:.3f}; target {target})")

@@ -3,7 +3,8 @@
 Module names follow torchvision (``features.conv0``, ``denseblock{i}.denselayer{j}``, ``norm5``,
 ``classifier``) so torchvision weights load unchanged. SE modules are ``denselayer{j}.se`` (placement
 ``"layer"``) or ``features.se{i}`` after dense block ``i`` (placements ``"block"`` and ``"final"``).
-No operation in ``forward`` is in place, so forward hooks and autograd hooks always work.
+With autograd on, no operation in ``forward`` is in place, so forward hooks and autograd hooks always work;
+under ``no_grad``/``inference_mode`` ReLUs and the SE scale work in place on fresh tensors (as torchvision does).
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ def densenet_bc_config(depth: int = 100, growth: int = 12) -> dict[str, Any]:
     return dict(growth_rate=growth, block_config=(n, n, n), num_init_features=2 * growth)
 
 
+class ReLU(nn.ReLU):
+    """ReLU that works in place only when autograd is off (inference), like torchvision's, and out of place
+    whenever gradients or autograd hooks (Captum, backward hooks) may need the input."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x, inplace=not torch.is_grad_enabled())
+
+
 class SELayer(nn.Module):
     """Squeeze (global average pool) → excitation (FC-ReLU-FC-Sigmoid) → scale.
 
@@ -127,8 +136,11 @@ class SELayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c = x.shape[:2]
-        gate = self.fc(self.squeeze(x).view(b, c))
-        return x * gate.view(b, c, 1, 1)
+        gate = self.fc(self.squeeze(x).view(b, c)).view(b, c, 1, 1)
+        if torch.is_grad_enabled():
+            return x * gate
+        # Inference: scale in place (x is the fresh conv/concat output); saves a large allocation per SE layer.
+        return x.mul_(gate)
 
 
 class DenseLayer(nn.Module):
@@ -138,10 +150,10 @@ class DenseLayer(nn.Module):
         super().__init__()
         inter = cfg.bn_size * cfg.growth_rate
         self.norm1 = nn.BatchNorm2d(in_features)
-        self.relu1 = nn.ReLU()
+        self.relu1 = ReLU()
         self.conv1 = nn.Conv2d(in_features, inter, kernel_size=1, stride=1, bias=False)
         self.norm2 = nn.BatchNorm2d(inter)
-        self.relu2 = nn.ReLU()
+        self.relu2 = ReLU()
         self.conv2 = nn.Conv2d(inter, cfg.growth_rate, kernel_size=3, stride=1, padding=1, bias=False)
         if cfg.se == "layer":
             self.se = SELayer(cfg.growth_rate, cfg.se_hidden_for(cfg.growth_rate), cfg.se_bias)
@@ -185,7 +197,7 @@ class Transition(nn.Sequential):
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
         self.norm = nn.BatchNorm2d(in_features)
-        self.relu = nn.ReLU()
+        self.relu = ReLU()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size=1, stride=1, bias=False)
         self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
 
@@ -204,7 +216,7 @@ class SEDenseNet(nn.Module):
             stem = [
                 ("conv0", nn.Conv2d(cfg.in_channels, cfg.num_init_features, 7, 2, 3, bias=False)),
                 ("norm0", nn.BatchNorm2d(cfg.num_init_features)),
-                ("relu0", nn.ReLU()),
+                ("relu0", ReLU()),
                 ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
             ]
         self.features = nn.Sequential(OrderedDict(stem))

@@ -145,3 +145,17 @@ def test_four_concurrent_sessions_on_a_cold_server(browser) -> None:
             p.screenshot(path=str(ARTIFACTS / f"concurrent-{i}.png"))
         for c in contexts:
             c.close()
+
+
+def test_curves_png_export_uses_local_chromium(tmp_path) -> None:
+    from sedensenet.cli import main
+
+    assert CHROMIUM, "Chromium is required: apt-get install chromium"
+    out = tmp_path / "curves.png"
+    ckpts = [str(ROOT / "assets" / "models" / f"demo-{v}.pt") for v in ("se", "baseline")]
+    assert main(["curves", *ckpts, "--out", str(out)]) == 0
+    from PIL import Image
+
+    img = Image.open(out)
+    assert img.format == "PNG" and img.size[0] >= 800
+    assert (tmp_path / "curves.html").is_file()
