@@ -106,7 +106,6 @@ while True:
 """
 
 
-@pytest.mark.slow
 def test_process_killed_during_save_leaves_previous_checkpoint_loadable(tmp_path: Path) -> None:
     path = tmp_path / "ckpt.pt"
     proc = subprocess.Popen([sys.executable, "-c", KILLER, str(path)], stdout=subprocess.PIPE, text=True)
@@ -125,7 +124,6 @@ def test_process_killed_during_save_leaves_previous_checkpoint_loadable(tmp_path
     assert all(p.stat().st_size < path.stat().st_size for p in leftovers)  # only partial temp files
 
 
-@pytest.mark.slow
 def test_torchrun_two_process_gloo_run_writes_one_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "ddp.pt"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
