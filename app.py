@@ -27,7 +27,7 @@ from sedensenet.intervene import Intervention, run_intervention
 ui.setup_page("Explore")
 
 
-def records_table(cap, classes) -> pd.DataFrame:
+def records_table(cap) -> pd.DataFrame:
     rows = []
     for r in cap.records:
         for c in range(r.channels):
@@ -183,7 +183,7 @@ def downloads_tab(cap, classes, name: str, top) -> None:
         names = [r.name for r in cap.records]
         heat = figures.excitation_heatmap(names, [r.excitation[0].tolist() for r in cap.records])
         html_download(heat, f"{stem}-excitations.html", "Excitation heat-map (HTML)")
-        st.download_button("Every SE record (CSV)", records_table(cap, classes).to_csv(index=False),
+        st.download_button("Every SE record (CSV)", records_table(cap).to_csv(index=False),
                            file_name=f"{stem}-se-records.csv", mime="text/csv")
     doc = {"image": name, "predictions": top, "se_records": [r.as_dict(0) for r in cap.records]}
     st.download_button("Predictions + SE records (JSON)", json.dumps(doc, indent=2), file_name=f"{stem}.json",

@@ -114,7 +114,7 @@ def _kwargs(name: str, x: Tensor, baseline: Tensor, *, steps: int, samples: int)
     size = x.shape[-1]
     window = max(2, size // 8)
     return {
-        "integrated_gradients": {"baselines": baseline, "n_steps": steps, "internal_batch_size": 4 * x.shape[0] * 4},
+        "integrated_gradients": {"baselines": baseline, "n_steps": steps, "internal_batch_size": 16 * x.shape[0]},
         "saliency": {"abs": False},
         "deeplift": {"baselines": baseline},
         "gradient_shap": {"baselines": torch.cat([baseline[:1], baseline[:1] + 0.3 * torch.randn_like(baseline[:1]),

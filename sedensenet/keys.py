@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .model import ModelConfig
+from .model import ARCHS, ModelConfig
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 PREFIXES = ("module.", "_orig_mod.", "model.")
@@ -142,8 +142,6 @@ def infer_config(state: Mapping[str, Any]) -> tuple[ModelConfig, list[str]]:
 
 
 def _arch_name(init: int, growth: int, blocks: list[int], stem: str) -> str:
-    from .model import ARCHS
-
     for name, spec in ARCHS.items():
         if (spec.get("num_init_features"), spec.get("growth_rate"), tuple(spec.get("block_config", ()))) == (
                 init, growth, tuple(blocks)) and spec.get("stem", "imagenet") == stem:

@@ -8,7 +8,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,6 @@ class TrainConfig:
     out: str = "model.pt"
     resume: bool = False
     quiet: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adamw"):
@@ -298,7 +297,7 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
 
 
 def _plain_args(cfg: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in asdict(cfg).items() if v is not None and k not in ("quiet", "resume", "extra")}
+    return {k: v for k, v in asdict(cfg).items() if v is not None and k not in ("quiet", "resume")}
 
 
 def train_pair(cfg: TrainConfig, *, log: Log = print) -> tuple[TrainResult, TrainResult]:
