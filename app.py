@@ -178,11 +178,21 @@ def intervention_tab(sel, data: bytes, cap) -> None:
 
 def downloads_tab(cap, classes, name: str, top) -> None:
     stem = name.rsplit(".", 1)[0]
-    st.markdown("Figures download as interactive HTML here; every chart's camera icon saves a PNG.")
+    st.markdown("Figures download as interactive HTML or PNG (rendered with a local Chromium); every chart's camera icon also saves a PNG.")
     if cap.records:
         names = [r.name for r in cap.records]
         heat = figures.excitation_heatmap(names, [r.excitation[0].tolist() for r in cap.records])
         html_download(heat, f"{stem}-excitations.html", "Excitation heat-map (HTML)")
+        png_key = (name, float(cap.logits.sum()))  # this image through this model
+        if st.button("Render the heat-map as PNG", key="w_png"):
+            try:
+                st.session_state["heat_png"] = (png_key, figures.figure_png(heat, width=1200))
+            except RuntimeError as exc:
+                st.warning(f"{exc}. The chart's camera icon saves a PNG from the browser instead.")
+        stored = st.session_state.get("heat_png")
+        if stored and stored[0] == png_key:
+            st.download_button("Excitation heat-map (PNG)", stored[1], file_name=f"{stem}-excitations.png",
+                               mime="image/png")
         st.download_button("Every SE record (CSV)", records_table(cap).to_csv(index=False),
                            file_name=f"{stem}-se-records.csv", mime="text/csv")
     doc = {"image": name, "predictions": top, "se_records": [r.as_dict(0) for r in cap.records]}

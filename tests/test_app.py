@@ -121,3 +121,17 @@ def test_real_photo_upload(app: AppTest) -> None:
     app.file_uploader(key="w_uploads").set_value([("astronaut.jpg", photo.read_bytes(), "image/jpeg")]).run()
     _ok(app)
     assert any("Prediction" in s.value for s in app.subheader)
+
+
+def test_downloads_tab_offers_data_and_png_export(app: AppTest) -> None:
+    labels = {b.label for b in app.get("download_button")}
+    assert {"Every SE record (CSV)", "Predictions + SE records (JSON)"} <= labels
+    app.button(key="w_png").click().run()
+    _ok(app)
+    from sedensenet.figures import find_chromium
+
+    if find_chromium():  # PNG rendered locally by kaleido + Chromium
+        assert app.session_state["heat_png"][1][:8] == b"\x89PNG\r\n\x1a\n"
+        assert "Excitation heat-map (PNG)" in {b.label for b in app.get("download_button")}
+    else:  # a clear warning instead of a crash
+        assert any("Chromium" in w.value for w in app.warning)
