@@ -178,7 +178,8 @@ def intervention_tab(sel, data: bytes, cap) -> None:
 
 def downloads_tab(cap, classes, name: str, top) -> None:
     stem = name.rsplit(".", 1)[0]
-    st.markdown("Figures download as interactive HTML or PNG (rendered with a local Chromium); every chart's camera icon also saves a PNG.")
+    st.markdown("Figures download as interactive HTML or PNG (rendered with a local Chromium); every chart's "
+                "camera icon also saves a PNG.")
     if cap.records:
         names = [r.name for r in cap.records]
         heat = figures.excitation_heatmap(names, [r.excitation[0].tolist() for r in cap.records])
