@@ -238,3 +238,16 @@ def test_auto_device_follows_availability(tmp_path: Path) -> None:
     assert loaded.device.type == expected
     assert not loaded.model.training
     assert isinstance(loaded.model, nn.Module)
+
+
+def test_seed_checkpoint_with_dead_se_loads_faithfully(tmp_path: Path) -> None:
+    # growth 12 with r = 16: the seed's Linear(12, 12 // 16 = 0) — every gate is sigmoid(0) = 0.5
+    seed = randomise_bn(SeedDenseNet(growth_rate=12, block_config=(2, 2), num_init_features=16)).eval()
+    assert seed.features.denseblock1.denselayer1.se1.fc[0].weight.shape == (0, 12)
+    torch.save(seed.state_dict(), tmp_path / "dead.pth")
+    loaded = load_checkpoint(tmp_path / "dead.pth", device="cpu")
+    assert loaded.config.se_hidden == 0
+    assert any("constant 0.5" in a for a in loaded.meta["assumed"])
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert _max_diff(loaded.model(x), seed(x)) <= 1e-5

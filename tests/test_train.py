@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -126,7 +127,10 @@ def test_process_killed_during_save_leaves_previous_checkpoint_loadable(tmp_path
 
 def test_torchrun_two_process_gloo_run_writes_one_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "ddp.pt"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
            "-m", "sedensenet", "train", "--data", "demo", "--demo-train", "64", "--demo-val", "32", "--epochs", "1",
            "--batch-size", "16", "--workers", "0", "--device", "cpu", "--quiet", "--reduction", "2",
            "--out", str(out)]
