@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Heavy modules imported eagerly by every page (a page can be a session's first script): two sessions on a cold
+# server must not race on lazy imports (seen: "partially initialized module 'pandas'" inside plotly).
+import captum.attr  # noqa: F401
+import pandas  # noqa: F401
+import plotly.express
+import plotly.graph_objects  # noqa: F401
 import streamlit as st
+import torchvision  # noqa: F401
 
 from .analysis import explain_image, model_view, run_capture
 from .attribution import Attribution

@@ -136,12 +136,13 @@ def test_four_concurrent_sessions_on_a_cold_server(browser) -> None:
         pages = [c.new_page() for c in contexts]
         # all four sessions connect within a moment of each other: their first script runs overlap on the
         # cold server (the import race this guards against happens exactly there)
-        for p in pages:
-            p.goto(url, wait_until="commit", timeout=120_000)
+        targets = [("", "Prediction"), ("/Compare", "Top-1 agree"), ("", "Prediction"), ("/Learn", "Squeeze")]
+        for p, (path, _) in zip(pages, targets, strict=True):  # two sessions start on other pages
+            p.goto(url + path, wait_until="commit", timeout=120_000)
         for i, p in enumerate(pages):
             _idle(p)
             _no_exception(p)
-            assert "Prediction" in p.locator("[data-testid='stMain']").inner_text()
+            assert targets[i][1] in p.locator("[data-testid='stMain']").inner_text()
             p.screenshot(path=str(ARTIFACTS / f"concurrent-{i}.png"))
         for c in contexts:
             c.close()
