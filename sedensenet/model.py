@@ -3,8 +3,9 @@
 Module names follow torchvision (``features.conv0``, ``denseblock{i}.denselayer{j}``, ``norm5``,
 ``classifier``) so torchvision weights load unchanged. SE modules are ``denselayer{j}.se`` (placement
 ``"layer"``) or ``features.se{i}`` after dense block ``i`` (placements ``"block"`` and ``"final"``).
-With autograd on, no operation in ``forward`` is in place, so forward hooks and autograd hooks always work;
-under ``no_grad``/``inference_mode`` ReLUs and the SE scale work in place on fresh tensors (as torchvision does).
+In eval mode with autograd on (attribution), no operation in ``forward`` is in place, so forward hooks and
+autograd hooks always work; for inference the ReLUs and the SE scale work in place on fresh tensors, and in
+training the ReLUs do (as torchvision's do).
 """
 
 from __future__ import annotations
@@ -109,11 +110,11 @@ def densenet_bc_config(depth: int = 100, growth: int = 12) -> dict[str, Any]:
 
 
 class ReLU(nn.ReLU):
-    """ReLU that works in place only when autograd is off (inference), like torchvision's, and out of place
-    whenever gradients or autograd hooks (Captum, backward hooks) may need the input."""
+    """ReLU on a fresh batch-norm output: in place (like torchvision's) for inference and for training, out of
+    place for gradients in eval mode — the attribution case, where Captum's module hooks need the input intact."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x, inplace=not torch.is_grad_enabled())
+        return F.relu(x, inplace=self.training or not torch.is_grad_enabled())
 
 
 class SELayer(nn.Module):
