@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
-from .model import SELayer, count_parameters, se_input_widths
+from .model import count_parameters, se_input_widths
+from .summary import se_parameters
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -17,7 +18,6 @@ Handler = Callable[[argparse.Namespace], int]
 def model_summary(loaded: LoadedModel) -> dict[str, Any]:
     """Architecture, SE placement, classes, parameter counts and input size of a loaded checkpoint."""
     cfg = loaded.config
-    se_params = sum(count_parameters(m) for m in loaded.model.modules() if isinstance(m, SELayer))
     return {
         "arch": cfg.arch,
         "se": cfg.se,
@@ -31,7 +31,7 @@ def model_summary(loaded: LoadedModel) -> dict[str, Any]:
         "num_classes": cfg.num_classes,
         "classes": loaded.classes,
         "parameters": count_parameters(loaded.model),
-        "se_parameters": se_params,
+        "se_parameters": se_parameters(loaded.model),
         "input_size": loaded.input_size,
         "mean": loaded.meta["mean"],
         "std": loaded.meta["std"],

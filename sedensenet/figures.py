@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
@@ -71,8 +73,6 @@ def write_figure(fig: go.Figure, path: Path) -> list[Path]:
 
 def _short(name: str) -> str:
     """``features.denseblock2.denselayer3.se`` → ``b2.l3``; ``features.se4`` → ``after b4``."""
-    import re
-
     if m := re.search(r"denseblock(\d+)\.denselayer(\d+)", name):
         return f"b{m.group(1)}.l{m.group(2)}"
     if m := re.search(r"(?:^|\.)se(\d+)$", name):
@@ -87,8 +87,6 @@ def layer_labels(names: Sequence[str]) -> list[str]:
 
 def excitation_heatmap(names: Sequence[str], rows: Sequence[Sequence[float]], title: str = "") -> go.Figure:
     """Layers × channels heat-map of excitations; ragged channel counts are padded with blanks."""
-    import numpy as np
-
     width = max((len(r) for r in rows), default=0)
     z = np.full((len(rows), width), np.nan)
     for i, r in enumerate(rows):
@@ -140,8 +138,6 @@ def squeeze_scatter(names: Sequence[str], squeezes: Sequence[Sequence[float]],
 
 def depth_summary(names: Sequence[str], excitations: Sequence[Sequence[float]]) -> go.Figure:
     """Mean ± std of the excitation per SE layer, with min/max band: how gating changes with depth."""
-    import numpy as np
-
     labels = layer_labels(names)
     mean = [float(np.mean(e)) for e in excitations]
     std = [float(np.std(e)) for e in excitations]

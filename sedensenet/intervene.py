@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .capture import Capture, SEModule, find_se_modules, recording
+from .capture import Capture, SEModule, capture_excitations, find_se_modules
 
 
 @dataclass(frozen=True)
@@ -108,18 +108,7 @@ class InterventionResult:
 def run_intervention(model: nn.Module, x: Tensor, intervention: Intervention) -> InterventionResult:
     """Capture ``x`` as is and with ``intervention``; both with SE records (the 'after' ones show the new gates)."""
     modules = find_se_modules(model)
-    device = next(model.parameters()).device
-    x = x.to(device)
-    if x.dim() == 3:
-        x = x.unsqueeze(0)
-    captures = []
-    for active in (False, True):
-        with torch.inference_mode():
-            if active:
-                with intervening(model, intervention, modules), recording(model, modules) as recs:
-                    logits = model(x)
-            else:
-                with recording(model, modules) as recs:
-                    logits = model(x)
-        captures.append(Capture(logits.detach().float().cpu(), list(recs)))
-    return InterventionResult(captures[0], captures[1], intervention)
+    before = capture_excitations(model, x, se_modules=modules)
+    with intervening(model, intervention, modules):  # registered first: the capture records the new gates
+        after = capture_excitations(model, x, se_modules=modules)
+    return InterventionResult(before, after, intervention)

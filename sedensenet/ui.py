@@ -147,15 +147,15 @@ def _upload_checkpoint() -> None:
     if len(data) > MAX_CKPT_MB * 2**20:
         st.session_state["ckpt_error"] = f"{file.name} is over {MAX_CKPT_MB} MB; use a smaller checkpoint"
         return
-    digest = hashlib.sha256(data).hexdigest()[:16]
+    key = digest(data)
     try:
-        _load_bytes(digest, data)
+        _load_bytes(key, data)
     except CheckpointError as exc:
         st.session_state["ckpt_error"] = str(exc)
         return
     st.session_state["ckpt_error"] = None
-    st.session_state["uploaded_ckpt"] = {"name": file.name, "digest": digest, "data": data}
-    st.session_state["family"] = f"upload:{digest}"
+    st.session_state["uploaded_ckpt"] = {"name": file.name, "digest": key, "data": data}
+    st.session_state["family"] = f"upload:{key}"
 
 
 def sidebar() -> Selection | None:
