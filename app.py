@@ -18,11 +18,12 @@ import streamlit as st
 import torchvision  # noqa: F401
 from PIL import Image
 
-from sedensenet import figures, ui
-from sedensenet.analysis import predictions, resolve_target
-from sedensenet.attribution import METHODS, SIGN_MODES, gradcam_layers, overlay
-from sedensenet.data import load_image, preprocess
-from sedensenet.intervene import Intervention, run_intervention
+from sedensenet import figures
+from sedensenet.analysis.attribution import METHODS, SIGN_MODES, gradcam_layers, overlay
+from sedensenet.analysis.interventions import Intervention, run_intervention
+from sedensenet.analysis.pipeline import predictions, resolve_target
+from sedensenet.app import frame as ui
+from sedensenet.data.images import load_image, preprocess
 
 ui.setup_page("Explore")
 

@@ -10,7 +10,7 @@ import torch
 from common import machine
 
 from sedensenet import build_model
-from sedensenet.attribution import METHODS, attribute
+from sedensenet.analysis.attribution import METHODS, attribute
 
 
 def main() -> None:

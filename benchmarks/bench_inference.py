@@ -13,8 +13,8 @@ import torchvision
 from common import interleaved, machine, ratio_line
 
 from sedensenet import build_model
-from sedensenet.capture import capture_excitations, find_se_modules
-from sedensenet.stats import excitation_stats
+from sedensenet.analysis.capture import capture_excitations, find_se_modules
+from sedensenet.analysis.statistics import excitation_stats
 
 
 def main() -> None:

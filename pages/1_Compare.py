@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sedensenet import figures, ui
-from sedensenet.analysis import predictions
-from sedensenet.attribution import METHODS, overlay, shared_scale
-from sedensenet.compare import map_agreement, prediction_agreement
-from sedensenet.data import load_image, preprocess
-from sedensenet.intervene import Intervention, run_intervention
+from sedensenet import figures
+from sedensenet.analysis.attribution import METHODS, overlay, shared_scale
+from sedensenet.analysis.compare import map_agreement, prediction_agreement
+from sedensenet.analysis.interventions import Intervention, run_intervention
+from sedensenet.analysis.pipeline import predictions
+from sedensenet.app import frame as ui
+from sedensenet.data.images import load_image, preprocess
 
 ui.setup_page("Compare", "⚖️")
 

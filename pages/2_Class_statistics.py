@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from sedensenet import figures, ui
-from sedensenet.data import DemoShapes, images_from_zip, load_image, preprocess
-from sedensenet.stats import ExcitationStats, excitation_stats
+from sedensenet import figures
+from sedensenet.analysis.statistics import ExcitationStats, excitation_stats
+from sedensenet.app import frame as ui
+from sedensenet.data.images import DemoShapes, images_from_zip, load_image, preprocess
 
 ui.setup_page("Class statistics", "📊")
 FINDING = """

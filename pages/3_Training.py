@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from sedensenet import figures, ui
+from sedensenet import figures
+from sedensenet.app import frame as ui
 
 ui.setup_page("Training", "📈")
 

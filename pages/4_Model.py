@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from sedensenet import figures, ui
-from sedensenet.cli import model_summary
-from sedensenet.summary import count_flops, model_stages
+from sedensenet import figures
+from sedensenet.app import frame as ui
+from sedensenet.cli.main import model_summary
+from sedensenet.models.summary import count_flops, model_stages
 
 ui.setup_page("Model", "🧱")
 

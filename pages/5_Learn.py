@@ -7,10 +7,11 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from sedensenet import figures, ui
-from sedensenet.attribution import METHODS
-from sedensenet.capture import find_se_modules, se_input
-from sedensenet.data import load_image, preprocess
+from sedensenet import figures
+from sedensenet.analysis.attribution import METHODS
+from sedensenet.analysis.capture import find_se_modules, se_input
+from sedensenet.app import frame as ui
+from sedensenet.data.images import load_image, preprocess
 
 ui.setup_page("Learn", "🎓")
 

@@ -1,9 +1,17 @@
 """sedensenet: SE-DenseNet models and tools that make channel attention visible."""
 
-from .capture import Capture, SERecord, capture_excitations
-from .checkpoint import CheckpointError, LoadedModel, load_checkpoint, save_checkpoint
-from .device import describe_device, resolve_device
-from .model import ARCHS, SE_PLACEMENTS, ModelConfig, SEDenseNet, SELayer, build_from_config, build_model
+from sedensenet.analysis.capture import Capture, SERecord, capture_excitations
+from sedensenet.device import describe_device, resolve_device
+from sedensenet.models.checkpoint import CheckpointError, LoadedModel, load_checkpoint, save_checkpoint
+from sedensenet.models.densenet import (
+    ARCHS,
+    SE_PLACEMENTS,
+    ModelConfig,
+    SEDenseNet,
+    SELayer,
+    build_from_config,
+    build_model,
+)
 
 __all__ = [
     "ARCHS",

@@ -1,5 +1,5 @@
 """``python -m sedensenet`` = the ``sedensenet`` console script."""
 
-from .cli import main
+from sedensenet.cli.main import main
 
 raise SystemExit(main())

@@ -9,8 +9,8 @@ from seed_reference import randomise_bn
 from torch import nn
 
 from sedensenet import build_model
-from sedensenet.data import DemoShapes, eval_transform
-from sedensenet.model import SEDenseNet
+from sedensenet.data.images import DemoShapes, eval_transform
+from sedensenet.models.densenet import SEDenseNet
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

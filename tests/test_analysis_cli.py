@@ -11,10 +11,10 @@ from helpers import tiny
 from PIL import Image
 
 from sedensenet import save_checkpoint
-from sedensenet.analysis import resolve_target
-from sedensenet.capture import Capture
-from sedensenet.cli import main
-from sedensenet.demo_data import DEMO_CLASSES, make_sample
+from sedensenet.analysis.capture import Capture
+from sedensenet.analysis.pipeline import resolve_target
+from sedensenet.cli.main import main
+from sedensenet.data.demo import DEMO_CLASSES, make_sample
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from sedensenet.attribution import METHODS
-from sedensenet.demo_data import make_sample
+from sedensenet.analysis.attribution import METHODS
+from sedensenet.data.demo import make_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
@@ -108,7 +108,7 @@ def test_model_page_reports_parameters_and_assumptions(app: AppTest) -> None:
     _ok(app)
     params = next(m for m in app.metric if m.label == "Parameters").value
     from sedensenet import load_checkpoint
-    from sedensenet.model import count_parameters
+    from sedensenet.models.densenet import count_parameters
 
     loaded = load_checkpoint(ROOT / "assets" / "models" / "demo-se.pt", device="cpu")
     assert params == f"{count_parameters(loaded.model):,}"

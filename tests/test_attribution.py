@@ -11,7 +11,7 @@ import torch
 from helpers import all_hooks, tiny
 from PIL import Image
 
-from sedensenet.attribution import (
+from sedensenet.analysis.attribution import (
     METHODS,
     attribute,
     gradcam_layers,
@@ -58,7 +58,7 @@ def test_integrated_gradients_completeness() -> None:
     x = torch.randn(1, 3, 32, 32, dtype=torch.float64)
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     result = attribute(model, x, "integrated_gradients", 2, mean=mean, std=std, steps=128)[0]
-    from sedensenet.attribution import black_baseline
+    from sedensenet.analysis.attribution import black_baseline
 
     with torch.no_grad():
         diff = float(model(x)[0, 2] - model(black_baseline(x, mean, std))[0, 2])
@@ -125,7 +125,7 @@ def test_overlay_and_shared_scale() -> None:
 
 @pytest.mark.parametrize("method", ["guided_backprop", "deeplift", "integrated_gradients"])
 def test_attribution_under_concurrency_equals_alone(method: str) -> None:
-    from sedensenet.capture import capture_excitations
+    from sedensenet.analysis.capture import capture_excitations
 
     model = tiny("layer")
     images = [torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in range(4)]

@@ -149,7 +149,7 @@ def test_four_concurrent_sessions_on_a_cold_server(browser) -> None:
 
 
 def test_curves_png_export_uses_local_chromium(tmp_path) -> None:
-    from sedensenet.cli import main
+    from sedensenet.cli.main import main
 
     assert CHROMIUM, "Chromium is required: apt-get install chromium"
     out = tmp_path / "curves.png"

@@ -12,7 +12,7 @@ from seed_reference import SeedDenseNet, randomise_bn
 from torch import nn
 
 from sedensenet import load_checkpoint
-from sedensenet.capture import capture_excitations, find_se_modules
+from sedensenet.analysis.capture import capture_excitations, find_se_modules
 
 
 def _manual(model: nn.Module, x: torch.Tensor, se_names: list[str]) -> list[tuple[str, torch.Tensor, torch.Tensor]]:

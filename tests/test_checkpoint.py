@@ -14,7 +14,7 @@ from seed_reference import SeedDenseNet, randomise_bn
 from torch import nn
 
 from sedensenet import CheckpointError, build_model, load_checkpoint, save_checkpoint
-from sedensenet.checkpoint import DEFAULT_MAX_BYTES
+from sedensenet.models.checkpoint import DEFAULT_MAX_BYTES
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -11,7 +11,7 @@ import torch
 import torchvision
 
 from sedensenet import build_model, save_checkpoint
-from sedensenet.cli import main
+from sedensenet.cli.main import main
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

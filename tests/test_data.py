@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sedensenet.data import DemoShapes, ImageError, load_image, preprocess
-from sedensenet.demo_data import DEMO_CLASSES, make_sample
+from sedensenet.data.demo import DEMO_CLASSES, make_sample
+from sedensenet.data.images import DemoShapes, ImageError, load_image, preprocess
 
 
 def _png(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:

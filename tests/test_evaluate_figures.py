@@ -11,11 +11,11 @@ from helpers import MEAN, STD, tiny
 from torch.utils.data import DataLoader
 
 from sedensenet import save_checkpoint
-from sedensenet.cli import main
-from sedensenet.data import DemoShapes, eval_transform
-from sedensenet.demo_data import DEMO_CLASSES
-from sedensenet.evaluate import confusion_matrix, report_from_confusion
+from sedensenet.cli.main import main
+from sedensenet.data.demo import DEMO_CLASSES
+from sedensenet.data.images import DemoShapes, eval_transform
 from sedensenet.figures import training_curves
+from sedensenet.training.evaluate import confusion_matrix, report_from_confusion
 
 HISTORY = [{"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.2 / e, "train_acc": 0.2 * e, "val_acc": 0.18 * e}
            for e in (1, 2, 3)]

@@ -7,8 +7,8 @@ import torch
 from helpers import tiny
 
 from sedensenet import load_checkpoint, save_checkpoint
-from sedensenet.attribution import attribute
-from sedensenet.capture import capture_excitations
+from sedensenet.analysis.attribution import attribute
+from sedensenet.analysis.capture import capture_excitations
 
 pytestmark = pytest.mark.gpu
 

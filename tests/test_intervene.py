@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from sedensenet.capture import capture_excitations, find_se_modules
-from sedensenet.intervene import Intervention, intervening, run_intervention
+from sedensenet.analysis.capture import capture_excitations, find_se_modules
+from sedensenet.analysis.interventions import Intervention, intervening, run_intervention
 
 
 def _saturate_gates(model: nn.Module) -> None:

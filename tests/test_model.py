@@ -11,7 +11,7 @@ from seed_reference import randomise_bn
 from torch import nn
 
 from sedensenet import ModelConfig, SELayer, build_model
-from sedensenet.model import count_parameters, se_input_widths
+from sedensenet.models.densenet import count_parameters, se_input_widths
 
 TORCHVISION_PARAMS = {"densenet121": 7_978_856, "densenet169": 14_149_480, "densenet201": 20_013_928,
                       "densenet161": 28_681_000}

@@ -10,9 +10,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from sedensenet import load_checkpoint
-from sedensenet.data import DemoShapes, eval_transform, load_image, preprocess
-from sedensenet.demo_data import DEMO_CLASSES
-from sedensenet.evaluate import confusion_matrix
+from sedensenet.data.demo import DEMO_CLASSES
+from sedensenet.data.images import DemoShapes, eval_transform, load_image, preprocess
+from sedensenet.training.evaluate import confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"se": ROOT / "assets" / "models" / "demo-se.pt", "baseline": ROOT / "assets" / "models" / "demo-baseline.pt"}

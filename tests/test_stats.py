@@ -7,10 +7,10 @@ import pytest
 import torch
 from helpers import MEAN, STD, demo_batch, tiny, trained_tiny
 
-from sedensenet.attribution import attribute
-from sedensenet.capture import capture_excitations
-from sedensenet.sanity import deletion_insertion, randomisation_order, randomisation_test, spearman
-from sedensenet.stats import excitation_stats
+from sedensenet.analysis.attribution import attribute
+from sedensenet.analysis.capture import capture_excitations
+from sedensenet.analysis.sanity import deletion_insertion, randomisation_order, randomisation_test, spearman
+from sedensenet.analysis.statistics import excitation_stats
 
 
 def test_stats_match_direct_per_class_mean_and_std() -> None:

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from sedensenet import load_checkpoint
-from sedensenet.datasets import DataError, cifar
-from sedensenet.demo_data import make_sample
-from sedensenet.train import TrainConfig, train, train_pair
+from sedensenet.data.datasets import DataError, cifar
+from sedensenet.data.demo import make_sample
+from sedensenet.training.loop import TrainConfig, train, train_pair
 
 TINY = dict(arch="demo", reduction=2, demo_train=96, demo_val=32, batch_size=16, workers=0, quiet=True,
             limit_batches=3)

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from sedensenet import load_checkpoint
-from sedensenet.data import preprocess
-from sedensenet.demo_data import DEMO_CLASSES, make_sample
+from sedensenet.data.demo import DEMO_CLASSES, make_sample
+from sedensenet.data.images import preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "assets" / "examples"

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .sanity import spearman
+from sedensenet.analysis.sanity import spearman
 
 
 def js_divergence(p: torch.Tensor, q: torch.Tensor) -> float:

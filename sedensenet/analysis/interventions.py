@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .capture import Capture, SEModule, capture_excitations, find_se_modules
+from sedensenet.analysis.capture import Capture, SEModule, capture_excitations, find_se_modules
 
 
 @dataclass(frozen=True)

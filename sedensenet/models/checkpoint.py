@@ -21,9 +21,9 @@ from typing import IO, Any
 import torch
 from torch import Tensor, nn
 
-from .device import resolve_device
-from .keys import infer_config, normalise_keys, unwrap_state_dict
-from .model import ModelConfig, SEDenseNet, build_from_config
+from sedensenet.device import resolve_device
+from sedensenet.models.densenet import ModelConfig, SEDenseNet, build_from_config
+from sedensenet.models.keys import infer_config, normalise_keys, unwrap_state_dict
 
 FORMAT = "sedensenet"
 FORMAT_VERSION = 1

@@ -23,14 +23,14 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 import torchvision  # noqa: F401
 
-from .analysis import explain_image, model_view, run_capture
-from .attribution import Attribution
-from .capture import Capture
-from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
-from .data import ImageError, load_image
-from .device import describe_device
+from sedensenet.analysis.attribution import Attribution
+from sedensenet.analysis.capture import Capture
+from sedensenet.analysis.pipeline import explain_image, model_view, run_capture
+from sedensenet.data.images import ImageError, load_image
+from sedensenet.device import describe_device
+from sedensenet.models.checkpoint import CheckpointError, LoadedModel, load_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "assets"
 MODELS_ENV = "SEDENSENET_MODELS"
 MAX_CKPT_MB = 200

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .capture import capture_excitations, find_se_modules
+from sedensenet.analysis.capture import capture_excitations, find_se_modules
 
 
 @dataclass

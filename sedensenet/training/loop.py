@@ -19,10 +19,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .datasets import DatasetSpec, build_datasets
-from .device import resolve_device
-from .model import SEDenseNet, build_model
+from sedensenet.data.datasets import DatasetSpec, build_datasets
+from sedensenet.device import resolve_device
+from sedensenet.models.checkpoint import load_checkpoint, save_checkpoint
+from sedensenet.models.densenet import SEDenseNet, build_model
 
 Log = Callable[[str], None]
 

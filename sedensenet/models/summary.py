@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .model import ModelConfig, SELayer, count_parameters
+from sedensenet.models.densenet import ModelConfig, SELayer, count_parameters
 
 
 def model_stages(cfg: ModelConfig) -> tuple[list[tuple[str, str, int]], list[str]]:

@@ -12,8 +12,8 @@ import torch
 from torch.utils.data import Dataset, Subset
 from torchvision import transforms as T
 
-from .checkpoint import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD
-from .data import DemoShapes, ImageError, ImageFolderDataset, eval_transform, train_transform
+from sedensenet.data.images import DemoShapes, ImageError, ImageFolderDataset, eval_transform, train_transform
+from sedensenet.models.checkpoint import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD
 
 CIFAR_HOST = ("www.cs.toronto.edu", 443)
 

@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .model import ARCHS, SE_PLACEMENTS
+from sedensenet.models.densenet import ARCHS, SE_PLACEMENTS
 
 EXAMPLES = """examples:
   sedensenet train --data demo --pair --epochs 15 --out models/demo-se.pt
@@ -79,7 +79,7 @@ def add_train_parser(sub: Any) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train, train_pair
+    from sedensenet.training.loop import TrainConfig, train, train_pair
 
     names = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
@@ -108,7 +108,7 @@ def add_evaluate_parser(sub: Any) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_checkpoint, format_report
+    from sedensenet.training.evaluate import evaluate_checkpoint, format_report
 
     report = evaluate_checkpoint(args.checkpoint, args.data, demo_n=args.demo_n, demo_seed=args.demo_seed,
                                  data_dir=args.data_dir, batch_size=args.batch_size, device=args.device)
@@ -128,8 +128,8 @@ def add_curves_parser(sub: Any) -> None:
 
 
 def _cmd_curves(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
-    from .figures import training_curves, write_figure
+    from sedensenet.figures import training_curves, write_figure
+    from sedensenet.models.checkpoint import load_checkpoint
 
     runs = {}
     for path in args.checkpoints:

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .attribution import Attribution, attribute
-from .capture import Capture, capture_excitations
-from .checkpoint import LoadedModel
-from .data import preprocess, resize_crop
+from sedensenet.analysis.attribution import Attribution, attribute
+from sedensenet.analysis.capture import Capture, capture_excitations
+from sedensenet.data.images import preprocess, resize_crop
+from sedensenet.models.checkpoint import LoadedModel
 
 
 def model_view(image: Image.Image, loaded: LoadedModel) -> Image.Image:

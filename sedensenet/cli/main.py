@@ -8,9 +8,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
-from .model import count_parameters, se_input_widths
-from .summary import se_parameters
+from sedensenet.models.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from sedensenet.models.densenet import count_parameters, se_input_widths
+from sedensenet.models.summary import se_parameters
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Sub-command registrars from other modules (kept out of this file so each stays small)."""
-    from .analysis_cli import add_explain_parser, add_predict_parser
-    from .train_cli import REGISTRARS
+    from sedensenet.cli.analysis import add_explain_parser, add_predict_parser
+    from sedensenet.cli.training import REGISTRARS
 
     return [add_predict_parser, add_explain_parser, *REGISTRARS]
 

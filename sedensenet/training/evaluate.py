@@ -10,8 +10,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .checkpoint import LoadedModel, load_checkpoint
-from .data import DemoShapes, ImageError, ImageFolderDataset, eval_transform
+from sedensenet.data.images import DemoShapes, ImageError, ImageFolderDataset, eval_transform
+from sedensenet.models.checkpoint import LoadedModel, load_checkpoint
 
 
 @torch.inference_mode()
@@ -44,7 +44,7 @@ def dataset_for(loaded: LoadedModel, data: str, *, demo_n: int = 800, demo_seed:
             raise ValueError(f"the model's classes {loaded.classes} are not the demo classes {DemoShapes.classes}")
         return DemoShapes(demo_n, seed=demo_seed, transform=tf)
     if data in ("cifar10", "cifar100"):
-        from .datasets import cifar
+        from sedensenet.data.datasets import cifar
 
         return cifar(data, Path(data_dir), loaded.input_size, augment=False).val
     if not Path(data).is_dir():

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .attribution import METHODS, SIGN_MODES
+from sedensenet.analysis.attribution import METHODS, SIGN_MODES
 
 
 def add_predict_parser(sub: Any) -> None:
@@ -26,14 +26,14 @@ def add_predict_parser(sub: Any) -> None:
 
 
 def _load_all(paths: list[str]) -> list[Image.Image]:
-    from .data import load_image
+    from sedensenet.data.images import load_image
 
     return [load_image(p) for p in paths]
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .analysis import predictions, run_capture
-    from .checkpoint import load_checkpoint
+    from sedensenet.analysis.pipeline import predictions, run_capture
+    from sedensenet.models.checkpoint import load_checkpoint
 
     if args.top < 1:
         raise ValueError("--top must be ≥ 1")
@@ -75,9 +75,16 @@ def add_explain_parser(sub: Any) -> None:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from .analysis import explain_image, map_summary, model_view, predictions, resolve_target, run_capture
-    from .attribution import overlay
-    from .checkpoint import load_checkpoint
+    from sedensenet.analysis.attribution import overlay
+    from sedensenet.analysis.pipeline import (
+        explain_image,
+        map_summary,
+        model_view,
+        predictions,
+        resolve_target,
+        run_capture,
+    )
+    from sedensenet.models.checkpoint import load_checkpoint
 
     image = _load_all([args.image])[0]
     loaded = load_checkpoint(args.checkpoint, device=args.device)

@@ -13,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
-from .demo_data import DEMO_CLASSES, make_sample
+from sedensenet.data.demo import DEMO_CLASSES, make_sample
 
 MAX_IMAGE_BYTES = 25 * 2**20
 MAX_IMAGE_PIXELS = 40_000_000

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .model import ARCHS, ModelConfig
+from sedensenet.models.densenet import ARCHS, ModelConfig
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 PREFIXES = ("module.", "_orig_mod.", "model.")

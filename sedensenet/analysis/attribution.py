@@ -29,7 +29,7 @@ from PIL import Image
 from plotly.colors import sample_colorscale
 from torch import Tensor, nn
 
-from .capture import LOCK_ATTR, model_lock
+from sedensenet.analysis.capture import LOCK_ATTR, model_lock
 
 METHODS: dict[str, str] = {
     "integrated_gradients": "Integrated Gradients — path integral of gradients from a black image",

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .attribution import attribute, black_baseline, private_replica
+from sedensenet.analysis.attribution import attribute, black_baseline, private_replica
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,0 +1,1 @@
+"""Command line: ``sedensenet COMMAND``; each command module registers its sub-parsers."""

@@ -1,0 +1,1 @@
+"""Data: safe image loading, transforms, the demo shapes, image folders, split files and training datasets."""

@@ -1,0 +1,1 @@
+"""Training: the train loop (single process or DDP), evaluation."""
