@@ -13,6 +13,7 @@ from torch.utils.data import Dataset, Subset
 from torchvision import transforms as T
 
 from sedensenet.data.images import DemoShapes, ImageError, ImageFolderDataset, eval_transform, train_transform
+from sedensenet.errors import SedensenetError
 from sedensenet.models.checkpoint import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD
 
 CIFAR_HOST = ("www.cs.toronto.edu", 443)
@@ -43,7 +44,7 @@ class DatasetSpec:
     description: str
 
 
-class DataError(ValueError):
+class DataError(SedensenetError, ValueError):
     """A dataset could not be prepared; the message says what to do."""
 
 

@@ -14,13 +14,14 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from sedensenet.data.demo import DEMO_CLASSES, make_sample
+from sedensenet.errors import SedensenetError
 
 MAX_IMAGE_BYTES = 25 * 2**20
 MAX_IMAGE_PIXELS = 40_000_000
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-class ImageError(ValueError):
+class ImageError(SedensenetError, ValueError):
     """An image could not be used; the message says why and what to do."""
 
 

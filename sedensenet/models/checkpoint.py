@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from sedensenet.device import resolve_device
+from sedensenet.errors import SedensenetError
 from sedensenet.models.densenet import ModelConfig, SEDenseNet, build_from_config
 from sedensenet.models.keys import infer_config, normalise_keys, unwrap_state_dict
 
@@ -40,7 +41,7 @@ RESAVE_HINT = (
 Source = str | os.PathLike[str] | bytes | bytearray | IO[bytes]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SedensenetError, ValueError):
     """A checkpoint could not be loaded; the message says what was wrong and what to do."""
 
 

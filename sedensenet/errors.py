@@ -1,0 +1,12 @@
+"""The one error base class: what the CLI and the app show as a message rather than a bug.
+
+Every error a user can fix (a bad file, a wrong option, data that cannot be used) derives from
+:class:`SedensenetError` and carries a message that says what to do. Anything else is a bug: the CLI and the app
+log its traceback and show one friendly line.
+"""
+
+from __future__ import annotations
+
+
+class SedensenetError(Exception):
+    """An input or option the user can fix; ``str(exc)`` says what is wrong and what to do."""
