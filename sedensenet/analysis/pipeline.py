@@ -10,13 +10,13 @@ from PIL import Image
 
 from sedensenet.analysis.attribution import Attribution, attribute
 from sedensenet.analysis.capture import Capture, capture_excitations
-from sedensenet.data.images import preprocess, resize_crop
+from sedensenet.data.images import model_input_view, preprocess
 from sedensenet.models.checkpoint import LoadedModel
 
 
 def model_view(image: Image.Image, loaded: LoadedModel) -> Image.Image:
     """The image as the model sees it (resized and centre-cropped), for overlays that line up with maps."""
-    return resize_crop(loaded.input_size)(image)
+    return model_input_view(loaded.input_size, loaded.meta.get("resize", "crop"))(image)
 
 
 def run_capture(loaded: LoadedModel, images: Sequence[Image.Image]) -> Capture:

@@ -35,11 +35,16 @@ def add_train_parser(sub: Any) -> None:
     d.add_argument("--data-dir", default="data", help="where CIFAR lives / is downloaded to (default ./data)")
     d.add_argument("--val-split", type=float, default=0.1,
                    help="fraction of each class held out when the folder has no train/ and val/ (default 0.1)")
+    d.add_argument("--split-file", default=None,
+                   help="CSV with path,split[,class] (paths relative to --data): train on 'train', select on "
+                        "'val'; 'test' is never read in training")
     d.add_argument("--demo-train", type=int, default=4000, help="demo training images (default 4000)")
     d.add_argument("--demo-val", type=int, default=800, help="demo validation images (default 800)")
     d.add_argument("--demo-seed", type=int, default=0, help="demo dataset seed (validation uses seed+1)")
     d.add_argument("--input-size", type=int, default=None,
                    help="square input size (default: 64 demo, 32 CIFAR, 224 folders)")
+    d.add_argument("--color-jitter", type=float, default=0.2,
+                   help="brightness/contrast/saturation jitter (never hue; 0 turns it off; default 0.2)")
     d.add_argument("--no-augment", dest="augment", action="store_false", help="turn off data augmentation")
     d.add_argument("--workers", type=int, default=2, help="data-loading processes (default 2)")
     m = p.add_argument_group("model")
@@ -101,6 +106,11 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--demo-n", type=int, default=800, help="demo images to generate (default 800)")
     p.add_argument("--demo-seed", type=int, default=12345, help="demo seed (default 12345, unused in training)")
     p.add_argument("--data-dir", default="data", help="CIFAR location")
+    p.add_argument("--split-file", default=None, help="CSV with path,split[,class] relative to DATA (a folder)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="which rows of --split-file to evaluate (default test)")
+    p.add_argument("--resize", default=None, choices=("crop", "letterbox"),
+                   help="override the checkpoint's square view: centre crop or letterbox (default: the model's)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -111,7 +121,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from sedensenet.training.evaluate import evaluate_checkpoint, format_report
 
     report = evaluate_checkpoint(args.checkpoint, args.data, demo_n=args.demo_n, demo_seed=args.demo_seed,
-                                 data_dir=args.data_dir, batch_size=args.batch_size, device=args.device)
+                                 data_dir=args.data_dir, batch_size=args.batch_size, device=args.device,
+                                 split_file=args.split_file, split=args.split, resize=args.resize)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

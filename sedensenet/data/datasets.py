@@ -13,6 +13,8 @@ from torch.utils.data import Dataset, Subset
 from torchvision import transforms as T
 
 from sedensenet.data.images import DemoShapes, ImageError, ImageFolderDataset, eval_transform, train_transform
+from sedensenet.data.preload import PreloadedImages, shrink
+from sedensenet.data.splits import SplitFileError, read_split_file, select
 from sedensenet.errors import SedensenetError
 from sedensenet.models.checkpoint import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD
 
@@ -29,6 +31,9 @@ class DataConfig(Protocol):
     input_size: int | None
     augment: bool
     seed: int
+    split_file: str | None
+    color_jitter: float
+    quiet: bool
 
 
 @dataclass
@@ -82,10 +87,38 @@ def _split(targets: list[int], fraction: float, seed: int) -> tuple[list[int], l
     return sorted(train_idx), sorted(val_idx)
 
 
+def _split_folder(cfg: DataConfig, root: Path, size: int) -> DatasetSpec:
+    """Train and val sets from a split file; images decoded once (train shrunk, val as the eval tensor)."""
+    split_file = Path(cfg.split_file or "")
+    try:
+        rows = read_split_file(split_file, root)
+        train_rows, val_rows = select(rows, "train"), select(rows, "val")
+    except SplitFileError as exc:
+        raise DataError(str(exc)) from None
+    classes = sorted({r.cls for r in rows})
+    index = {c: i for i, c in enumerate(classes)}
+    tr = train_transform(size, IMAGENET_MEAN, IMAGENET_STD, augment=cfg.augment, color_jitter=cfg.color_jitter)
+    ev = eval_transform(size, IMAGENET_MEAN, IMAGENET_STD)
+    keep = round(size * 1.25)
+    try:
+        train = PreloadedImages([(r.path, index[r.cls]) for r in train_rows], prepare=lambda im: shrink(im, keep),
+                                transform=tr, progress=not cfg.quiet, desc="decode train")
+        val = PreloadedImages([(r.path, index[r.cls]) for r in val_rows], prepare=ev, progress=not cfg.quiet,
+                              desc="decode val")
+    except ImageError as exc:
+        raise DataError(str(exc)) from None
+    n_test = sum(r.split == "test" for r in rows)
+    return DatasetSpec(train, val, classes, size, IMAGENET_MEAN, IMAGENET_STD,
+                       f"image folder {root.name} with split file {split_file.name} ({len(train_rows)} train / "
+                       f"{len(val_rows)} val; {n_test} test images never read)")
+
+
 def _folder(cfg: DataConfig) -> DatasetSpec:
     root = Path(cfg.data)
     size = cfg.input_size or 224
-    tr = train_transform(size, IMAGENET_MEAN, IMAGENET_STD, augment=cfg.augment)
+    if cfg.split_file:
+        return _split_folder(cfg, root, size)
+    tr = train_transform(size, IMAGENET_MEAN, IMAGENET_STD, augment=cfg.augment, color_jitter=cfg.color_jitter)
     ev = eval_transform(size, IMAGENET_MEAN, IMAGENET_STD)
     try:
         if (root / "train").is_dir() and (root / "val").is_dir():

@@ -66,25 +66,55 @@ def load_image(source: str | os.PathLike[str] | bytes, *, max_bytes: int = MAX_I
     return img.convert("RGB")
 
 
+RESIZE_MODES = ("crop", "letterbox")
+
+
 def resize_crop(size: int) -> T.Compose:
     """Resize the shorter side to ``size`` and centre-crop a square: what the model sees, as an image."""
     return T.Compose([T.Resize(size, antialias=True), T.CenterCrop(size)])
 
 
-def eval_transform(input_size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
-    """The inference transform of a checkpoint: resize, centre crop, tensor, normalise."""
-    return T.Compose([resize_crop(input_size), T.ToTensor(), T.Normalize(list(mean), list(std))])
+class Letterbox:
+    """Pad to a square with a neutral grey, then resize: keeps the whole picture (a wide panorama's sky and
+    ground) at the cost of grey bars."""
+
+    def __init__(self, size: int, fill: tuple[int, int, int] = (124, 116, 104)) -> None:
+        self.size, self.fill = size, fill
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        w, h = img.size
+        side = max(w, h)
+        canvas = Image.new("RGB", (side, side), self.fill)
+        canvas.paste(img, ((side - w) // 2, (side - h) // 2))
+        return canvas.resize((self.size, self.size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+
+
+def model_input_view(size: int, resize: str = "crop") -> Callable[[Image.Image], Image.Image]:
+    """The square picture the model sees: centre crop (``crop``) or padded whole image (``letterbox``)."""
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    return resize_crop(size) if resize == "crop" else Letterbox(size)
+
+
+def eval_transform(input_size: int, mean: Sequence[float], std: Sequence[float], resize: str = "crop") -> T.Compose:
+    """The inference transform of a checkpoint: square view (crop or letterbox), tensor, normalise."""
+    return T.Compose([model_input_view(input_size, resize), T.ToTensor(), T.Normalize(list(mean), list(std))])
 
 
 def train_transform(input_size: int, mean: Sequence[float], std: Sequence[float], *,
-                    augment: bool = True) -> T.Compose:
-    """Standard augmentation (random resized crop, horizontal flip, mild colour jitter) or eval transform."""
+                    augment: bool = True, color_jitter: float = 0.2) -> T.Compose:
+    """Standard augmentation (random resized crop, horizontal flip, colour jitter) or the eval transform.
+
+    The jitter changes brightness, contrast and saturation by up to ``color_jitter`` and never the hue: where
+    colour carries the class (a sunrise sky versus a sunny one) a hue shift would change the label.
+    """
     if not augment:
         return eval_transform(input_size, mean, std)
+    jitter = [T.ColorJitter(color_jitter, color_jitter, color_jitter)] if color_jitter > 0 else []
     return T.Compose([
         T.RandomResizedCrop(input_size, scale=(0.6, 1.0), antialias=True),
         T.RandomHorizontalFlip(),
-        T.ColorJitter(0.2, 0.2, 0.2),
+        *jitter,
         T.ToTensor(),
         T.Normalize(list(mean), list(std)),
     ])
@@ -92,7 +122,7 @@ def train_transform(input_size: int, mean: Sequence[float], std: Sequence[float]
 
 def preprocess(images: Sequence[Image.Image], meta: dict[str, Any]) -> torch.Tensor:
     """Batch of PIL images → normalised tensor with the checkpoint's input size and mean/std."""
-    tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"])
+    tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"], meta.get("resize", "crop"))
     return torch.stack([tf(img) for img in images])
 
 
@@ -155,7 +185,25 @@ def find_image_files(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-class ImageFolderDataset(Dataset):
+class ImageListDataset(Dataset):
+    """``(path, label)`` samples loaded lazily with :func:`load_image` (bad files fail with their name)."""
+
+    def __init__(self, samples: Sequence[tuple[Path, int]],
+                 transform: Callable[[Image.Image], Any] | None = None) -> None:
+        self.samples = list(samples)
+        self.targets = [label for _, label in self.samples]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        path, label = self.samples[index]
+        img = load_image(path)
+        return (self.transform(img) if self.transform else img), label
+
+
+class ImageFolderDataset(ImageListDataset):
     """``root/<class>/<image>`` folders, loaded with :func:`load_image` (bad files fail with their name)."""
 
     def __init__(self, root: str | os.PathLike[str], transform: Callable[[Image.Image], Any] | None = None,
@@ -177,13 +225,4 @@ class ImageFolderDataset(Dataset):
                 self.samples.extend((p, idx) for p in find_image_files(folder))
         if not self.samples:
             raise ImageError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {self.root}/<class>/")
-        self.targets = [label for _, label in self.samples]
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        path, label = self.samples[index]
-        img = load_image(path)
-        return (self.transform(img) if self.transform else img), label
+        super().__init__(self.samples, transform)

@@ -10,7 +10,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from sedensenet.data.images import DemoShapes, ImageError, ImageFolderDataset, eval_transform
+from sedensenet.data.images import DemoShapes, ImageError, ImageFolderDataset, ImageListDataset, eval_transform
+from sedensenet.data.splits import SplitFileError, read_split_file, select
 from sedensenet.models.checkpoint import LoadedModel, load_checkpoint
 
 
@@ -34,11 +35,27 @@ def report_from_confusion(cm: torch.Tensor, classes: list[str]) -> dict[str, Any
             "per_class_accuracy": per_class, "classes": classes, "confusion_matrix": cm.tolist()}
 
 
+def split_dataset(loaded: LoadedModel, root: str | Path, split_file: str | Path, split: str,
+                  transform: Any) -> Dataset:
+    """The ``split`` rows of ``split_file`` under ``root``, labelled with the model's class indices."""
+    try:
+        rows = select(read_split_file(split_file, root), split)
+    except SplitFileError as exc:
+        raise ValueError(str(exc)) from None
+    unknown = sorted({r.cls for r in rows} - set(loaded.classes))
+    if unknown:
+        raise ValueError(f"the split file's classes {unknown} are not among the model's classes {loaded.classes}")
+    index = {c: i for i, c in enumerate(loaded.classes)}
+    return ImageListDataset([(r.path, index[r.cls]) for r in rows], transform)
+
+
 def dataset_for(loaded: LoadedModel, data: str, *, demo_n: int = 800, demo_seed: int = 12345,
-                data_dir: str = "data") -> Dataset:
-    """The evaluation dataset ``data`` ('demo', 'cifar10', 'cifar100' or a folder) with the model's transform."""
+                data_dir: str = "data", split_file: str | Path | None = None, split: str = "test",
+                resize: str | None = None) -> Dataset:
+    """The evaluation dataset ``data`` ('demo', 'cifar10', 'cifar100' or a folder, optionally one split of a
+    split file) with the model's transform (``resize`` overrides its crop/letterbox choice)."""
     meta = loaded.meta
-    tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"])
+    tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"], resize or meta.get("resize", "crop"))
     if data == "demo":
         if loaded.classes != list(DemoShapes.classes):
             raise ValueError(f"the model's classes {loaded.classes} are not the demo classes {DemoShapes.classes}")
@@ -49,6 +66,8 @@ def dataset_for(loaded: LoadedModel, data: str, *, demo_n: int = 800, demo_seed:
         return cifar(data, Path(data_dir), loaded.input_size, augment=False).val
     if not Path(data).is_dir():
         raise ValueError(f"DATA {data!r} is neither 'demo', 'cifar10', 'cifar100' nor an existing folder")
+    if split_file is not None:
+        return split_dataset(loaded, data, split_file, split, tf)
     try:
         return ImageFolderDataset(data, tf, classes=loaded.classes)
     except ImageError as exc:
@@ -57,20 +76,26 @@ def dataset_for(loaded: LoadedModel, data: str, *, demo_n: int = 800, demo_seed:
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str, *, demo_n: int = 800, demo_seed: int = 12345,
                         data_dir: str = "data", batch_size: int = 128, device: str = "auto",
-                        progress: bool = True) -> dict[str, Any]:
+                        progress: bool = True, split_file: str | Path | None = None, split: str = "test",
+                        resize: str | None = None) -> dict[str, Any]:
     """Load ``checkpoint`` and evaluate it on ``data``; returns a JSON-ready report."""
     loaded = load_checkpoint(checkpoint, device=device)
-    ds = dataset_for(loaded, data, demo_n=demo_n, demo_seed=demo_seed, data_dir=data_dir)
+    ds = dataset_for(loaded, data, demo_n=demo_n, demo_seed=demo_seed, data_dir=data_dir, split_file=split_file,
+                     split=split, resize=resize)
     loader = DataLoader(ds, batch_size=batch_size)
     cm = confusion_matrix(loaded.model, loader, loaded.device, len(loaded.classes), progress=progress)
     report = report_from_confusion(cm, loaded.classes)
-    report.update(checkpoint=str(checkpoint), data=data, se=loaded.config.se)
+    report.update(checkpoint=str(checkpoint), data=data, se=loaded.config.se,
+                  resize=resize or loaded.meta.get("resize", "crop"))
+    if split_file is not None:
+        report.update(split_file=str(split_file), split=split)
     return report
 
 
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable evaluation report."""
-    lines = [f"{report['checkpoint']} (se={report['se']}) on {report['data']}: "
+    where = f"{report['data']} ({report['split']} split)" if report.get("split_file") else report["data"]
+    lines = [f"{report['checkpoint']} (se={report['se']}) on {where}: "
              f"accuracy {report['accuracy']:.4f} over {report['n']} images", "per-class accuracy:"]
     for name, acc in report["per_class_accuracy"].items():
         lines.append(f"  {name:<20} {'n/a' if acc is None else f'{acc:.4f}'}")

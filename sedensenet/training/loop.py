@@ -34,6 +34,7 @@ class TrainConfig:
     data: str = "demo"
     data_dir: str = "data"
     val_split: float = 0.1
+    split_file: str | None = None
     demo_train: int = 4000
     demo_val: int = 800
     demo_seed: int = 0
@@ -56,6 +57,7 @@ class TrainConfig:
     schedule: str = "cosine"
     label_smoothing: float = 0.0
     augment: bool = True
+    color_jitter: float = 0.2
     seed: int = 0
     workers: int = 2
     device: str = "auto"
