@@ -85,13 +85,21 @@ def layer_labels(names: Sequence[str]) -> list[str]:
     return [_short(n) for n in names]
 
 
-def excitation_heatmap(names: Sequence[str], rows: Sequence[Sequence[float]], title: str = "") -> go.Figure:
-    """Layers × channels heat-map of excitations; ragged channel counts are padded with blanks."""
+FLAG = "⚠"
+
+
+def excitation_heatmap(names: Sequence[str], rows: Sequence[Sequence[float]], title: str = "",
+                       flagged: Sequence[int] = ()) -> go.Figure:
+    """Layers × channels heat-map of excitations; ragged channel counts are padded with blanks.
+
+    ``flagged`` layers (near-constant gates, see ``analysis.flags``) get a ⚠ before their label and a note.
+    """
     width = max((len(r) for r in rows), default=0)
     z = np.full((len(rows), width), np.nan)
     for i, r in enumerate(rows):
         z[i, : len(r)] = r
-    labels = layer_labels(names)
+    marked = set(flagged)
+    labels = [f"{FLAG} {label}" if i in marked else label for i, label in enumerate(layer_labels(names))]
     fig = go.Figure(go.Heatmap(
         z=z, y=labels, x=list(range(width)), colorscale="Viridis", zmin=0, zmax=1,
         colorbar={"title": "excitation"}, customdata=np.array(names, dtype=object)[:, None].repeat(width, 1)
@@ -100,7 +108,11 @@ def excitation_heatmap(names: Sequence[str], rows: Sequence[Sequence[float]], ti
     fig.update_yaxes(autorange="reversed", title_text="SE layer (forward order)", type="category")
     fig.update_xaxes(title_text="channel")
     fig.update_layout(title=title or None, height=max(280, 16 * len(rows) + 120),
-                      margin={"t": 40 if title else 10, "b": 40, "l": 80, "r": 10})
+                      margin={"t": 40 if title else 10, "b": 70 if marked else 40, "l": 90, "r": 10})
+    if marked:
+        fig.add_annotation(text=f"{FLAG} near-constant layer (gate std < 0.01): likely dead hidden units, "
+                                "an artefact, not a finding", xref="paper", yref="paper", x=0, y=0, yshift=-58,
+                           xanchor="left", yanchor="bottom", showarrow=False, font={"size": 12})
     return fig
 
 
@@ -136,8 +148,12 @@ def squeeze_scatter(names: Sequence[str], squeezes: Sequence[Sequence[float]],
     return fig
 
 
-def depth_summary(names: Sequence[str], excitations: Sequence[Sequence[float]]) -> go.Figure:
-    """Mean ± std of the excitation per SE layer, with min/max band: how gating changes with depth."""
+def depth_summary(names: Sequence[str], excitations: Sequence[Sequence[float]],
+                  flagged: Sequence[int] = ()) -> go.Figure:
+    """Mean ± std of the excitation per SE layer, with min/max band: how gating changes with depth.
+
+    ``flagged`` layers (near-constant gates) are marked with a red ✕ and a legend entry saying why.
+    """
     labels = layer_labels(names)
     mean = [float(np.mean(e)) for e in excitations]
     std = [float(np.std(e)) for e in excitations]
@@ -150,6 +166,12 @@ def depth_summary(names: Sequence[str], excitations: Sequence[Sequence[float]]) 
                    mode="lines+markers", name="mean ± std",
                    hovertemplate="%{x}<br>mean %{y:.3f}<extra></extra>"),
     ])
+    if flagged:
+        fig.add_trace(go.Scatter(
+            x=[labels[i] for i in flagged], y=[mean[i] for i in flagged], mode="markers",
+            marker={"symbol": "x", "size": 12, "color": "#D62728"},
+            name=f"{FLAG} near-constant (artefact, not a finding)",
+            hovertemplate="%{x}: near-constant gates (std < 0.01)<br>likely dead hidden units<extra></extra>"))
     fig.update_layout(yaxis={"range": [0, 1], "title": "excitation"}, xaxis={"title": "SE layer", "type": "category"},
                       height=320, margin={"t": 10, "b": 40, "l": 50, "r": 10}, legend={"orientation": "h"})
     return fig

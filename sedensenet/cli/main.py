@@ -90,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Sub-command registrars from other modules (kept out of this file so each stays small)."""
     from sedensenet.cli.analysis import add_explain_parser, add_predict_parser
+    from sedensenet.cli.report import add_report_parser
     from sedensenet.cli.training import REGISTRARS
 
-    return [add_predict_parser, add_explain_parser, *REGISTRARS]
+    return [add_predict_parser, add_explain_parser, add_report_parser, *REGISTRARS]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
