@@ -247,6 +247,8 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
     model = make_model(cfg, len(spec.classes))
     history: list[dict[str, float]] = []
     start_epoch, best = 0, -1.0
+    best_model: SEDenseNet | None = None  # CPU copy of the best weights: the best file is rewritten every epoch
+    best_epoch = 0
     optimizer = _optimizer(cfg, model)
     if cfg.resume:
         if not last.is_file():
@@ -261,6 +263,7 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
         history = list(state.meta.get("history") or [])
         start_epoch = len(history)
         best = max((h["val_acc"] for h in history), default=-1.0)
+        best_model, best_epoch = _resume_best(out, history)
         log(f"resuming {last} after epoch {start_epoch}")
     model.to(device)
     if cfg.channels_last and device.type == "cuda":
@@ -287,15 +290,39 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
             log(f"epoch {epoch + 1}/{cfg.epochs}  train loss {tr['loss']:.4f} acc {tr['acc']:.4f}  "
                 f"val loss {va['loss']:.4f} acc {va['acc']:.4f}  lr {row['lr']:.4g}  "
                 f"{row['seconds']:.1f}s ({tr['images_per_s']:.0f} img/s)")
-            meta = {**meta_base, "history": history}
             if va["acc"] > best:
-                best = va["acc"]
-                save_checkpoint(out, model, meta)
+                best, best_epoch = va["acc"], epoch + 1
+                best_model = _cpu_copy(model)
+            # both files carry every epoch so far (the best one would otherwise stop at its own epoch)
+            meta = {**meta_base, "history": history, "best_epoch": best_epoch}
+            if best_model is not None:
+                save_checkpoint(out, best_model, meta)
             save_checkpoint(last, model, {**meta, "resume": {"optimizer": optimizer.state_dict()}})
     if world > 1:
         dist.barrier()
     return TrainResult(best_path=out, last_path=last, history=history, best_val_acc=best,
                        batch_fingerprints=fingerprints)
+
+
+def _cpu_copy(model: SEDenseNet) -> SEDenseNet:
+    """A CPU twin of ``model`` holding its current weights (contiguous, whatever the training memory format)."""
+    import warnings
+
+    from sedensenet.models.densenet import build_from_config
+
+    with warnings.catch_warnings():  # any construction warning was shown when the model was first built
+        warnings.simplefilter("ignore")
+        twin = build_from_config(model.config)
+    twin.load_state_dict({k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()})
+    return twin.eval()
+
+
+def _resume_best(out: Path, history: list[dict[str, float]]) -> tuple[SEDenseNet | None, int]:
+    """The best model so far and its epoch when resuming (from ``out``; its epoch from the history)."""
+    if not out.is_file() or not history:
+        return None, 0
+    best_epoch = max(history, key=lambda h: h["val_acc"])["epoch"]
+    return load_checkpoint(out, device="cpu").model, int(best_epoch)
 
 
 def _plain_args(cfg: TrainConfig) -> dict[str, Any]:
