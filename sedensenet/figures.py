@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -12,6 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
+
+from sedensenet.errors import SedensenetError
 
 PALETTE = qualitative.Plotly
 
@@ -47,17 +50,36 @@ def find_chromium() -> str | None:
     return None
 
 
+class ExportError(SedensenetError, RuntimeError):
+    """A figure could not be rendered to PNG; the message says what to install (HTML export always works)."""
+
+
+PNG_NEEDS_KALEIDO = ("PNG export needs the kaleido package: pip install kaleido (or reinstall sedensenet, which "
+                     "depends on it). HTML export works without it.")
+PNG_NEEDS_CHROMIUM = ("PNG export needs Chromium or Chrome on this machine: apt-get install chromium (Debian/Ubuntu), "
+                      "or set BROWSER_PATH to a Chrome binary. HTML export works without it.")
+
+
+def png_export_problem() -> str | None:
+    """What is missing for PNG export, as one sentence saying what to install; None when export can work."""
+    if importlib.util.find_spec("kaleido") is None:
+        return PNG_NEEDS_KALEIDO
+    if find_chromium() is None:
+        return PNG_NEEDS_CHROMIUM
+    return None
+
+
 def figure_png(fig: go.Figure, *, width: int = 1000, height: int | None = None, scale: float = 1.0) -> bytes:
     """PNG bytes of ``fig`` via kaleido (needs a local Chromium; never downloads one)."""
-    browser = find_chromium()
-    if browser is None:
-        raise RuntimeError("PNG export needs Chromium or Chrome (e.g. apt-get install chromium, or set "
-                           "BROWSER_PATH); HTML export works without it")
-    os.environ.setdefault("BROWSER_PATH", browser)
+    problem = png_export_problem()
+    if problem:
+        raise ExportError(problem)
+    os.environ.setdefault("BROWSER_PATH", find_chromium() or "")
     try:
         return fig.to_image(format="png", width=width, height=height or fig.layout.height or 500, scale=scale)
-    except Exception as exc:  # kaleido reports many kinds of browser failures
-        raise RuntimeError(f"PNG export failed ({exc}); HTML export still works") from None
+    except Exception as exc:  # kaleido reports many kinds of browser failures, some over several lines
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ExportError(f"PNG export failed in the browser: {first[:200]}. HTML export works.") from None
 
 
 def write_figure(fig: go.Figure, path: Path) -> list[Path]:
