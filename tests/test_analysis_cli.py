@@ -57,7 +57,7 @@ def test_explain_json_schema_and_files(ckpt: Path, images: list[Path], tmp_path:
     assert amap.shape == (64, 64) and doc["map"]["shape"] == [64, 64]
     assert doc["map"]["max"] == pytest.approx(float(amap.max()))
     png = Image.open(doc["overlay_png"])
-    assert png.size == (64, 64)
+    assert png.size == (256, 256)  # the 80 px image shown at a readable size, not the 64 px model input
     assert len(doc["se_records"]) == 6
     rec = doc["se_records"][0]
     assert set(rec) == {"name", "index", "block", "layer", "placement", "channels", "squeeze", "excitation"}

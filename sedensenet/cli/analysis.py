@@ -77,9 +77,9 @@ def add_explain_parser(sub: Any) -> None:
 def _cmd_explain(args: argparse.Namespace) -> int:
     from sedensenet.analysis.attribution import overlay
     from sedensenet.analysis.pipeline import (
+        display_view,
         explain_image,
         map_summary,
-        model_view,
         predictions,
         resolve_target,
         run_capture,
@@ -96,7 +96,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     stem = f"{Path(args.image).stem}-{args.method}-{loaded.classes[target]}".replace("/", "_").replace(" ", "_")
     npy, png = out / f"{stem}.npy", out / f"{stem}.png"
     np.save(npy, attr.map)
-    Image.fromarray(overlay(model_view(image, loaded), attr.map, sign=args.sign)).save(png)
+    Image.fromarray(overlay(display_view(image, loaded), attr.map, sign=args.sign)).save(png)
     doc = {"checkpoint": args.checkpoint, "image": args.image, "device": str(loaded.device), "se": loaded.config.se,
            "predictions": predictions(cap, loaded.classes, args.top),
            "target": {"index": target, "class": loaded.classes[target]}, "method": args.method,
