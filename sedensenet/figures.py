@@ -248,19 +248,43 @@ def feature_map(values: Sequence[Sequence[float]], title: str, zmax: float | Non
     return fig
 
 
+def _luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance of ``#rrggbb``."""
+    rgb = [int(hex_colour.lstrip("#")[i: i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two ``#rrggbb`` colours (1 … 21; ≥ 4.5 reads well as body text)."""
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def text_colour(fill: str) -> str:
+    """Black or white, whichever reads better on ``fill``."""
+    return "#000000" if contrast_ratio(fill, "#000000") >= contrast_ratio(fill, "#ffffff") else "#ffffff"
+
+
+SE_BADGE = "#C0392B"
+
+
 def architecture_diagram(stages: Sequence[tuple[str, str, int]], se_marks: Sequence[str]) -> go.Figure:
-    """Block diagram: ``stages`` = (name, kind, channels-out); SE placements drawn as red badges."""
+    """Block diagram: ``stages`` = (name, kind, channels-out); SE placements drawn as red badges. Every label is
+    black or white, whichever contrasts more with its box (WCAG ratio ≥ 4.5 for the colours used)."""
     fig = go.Figure()
     colours = {"stem": "#B6E880", "block": "#636EFA", "transition": "#FECB52", "norm": "#AB63FA", "head": "#00CC96"}
     marks = set(se_marks)
     for i, (name, kind, channels) in enumerate(stages):
-        fig.add_shape(type="rect", x0=i, x1=i + 0.85, y0=0, y1=1, fillcolor=colours.get(kind, "#ccc"),
-                      line={"width": 1, "color": "#333"})
-        fig.add_annotation(x=i + 0.425, y=0.5, text=f"{name}<br>{channels} ch", showarrow=False, font={"size": 11})
+        fill = colours.get(kind, "#cccccc")
+        fig.add_shape(type="rect", x0=i, x1=i + 0.85, y0=0, y1=1, fillcolor=fill, line={"width": 1, "color": "#333"})
+        fig.add_annotation(x=i + 0.425, y=0.5, text=f"{name}<br>{channels} ch", showarrow=False,
+                           font={"size": 12, "color": text_colour(fill)})
         if name in marks:
-            fig.add_shape(type="rect", x0=i + 0.1, x1=i + 0.75, y0=1.08, y1=1.45, fillcolor="#EF553B",
+            fig.add_shape(type="rect", x0=i + 0.1, x1=i + 0.75, y0=1.08, y1=1.45, fillcolor=SE_BADGE,
                           line={"width": 0})
-            fig.add_annotation(x=i + 0.425, y=1.265, text="SE", showarrow=False, font={"color": "white"})
+            fig.add_annotation(x=i + 0.425, y=1.265, text="SE", showarrow=False,
+                               font={"color": text_colour(SE_BADGE), "size": 12})
     fig.update_xaxes(visible=False, range=[-0.1, len(stages)])
     fig.update_yaxes(visible=False, range=[-0.2, 1.6])
     fig.update_layout(height=200, margin={"t": 10, "b": 10, "l": 10, "r": 10}, plot_bgcolor="white")

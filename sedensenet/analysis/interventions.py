@@ -33,8 +33,14 @@ class Intervention:
         elif self.off:
             parts.append(f"SE off in {', '.join(self.off)}")
         for name, chans in self.channels.items():
-            parts.append(f"{name}: " + ", ".join(f"ch {c} → {v:g}" for c, v in sorted(chans.items())))
-        return "; ".join(parts) or "no change"
+            if chans:  # a layer with no channels picked changes nothing: say nothing about it
+                parts.append(f"{name}: " + ", ".join(f"ch {c} → {v:g}" for c, v in sorted(chans.items())))
+        return "; ".join(parts) or "no change (no channels picked)"
+
+    @property
+    def empty(self) -> bool:
+        """True when this intervention changes no gate (e.g. no channels picked yet)."""
+        return not self.off and not any(self.channels.values())
 
 
 def _validate(intervention: Intervention, modules: Sequence[SEModule]) -> None:

@@ -40,3 +40,19 @@ def count_flops(model: nn.Module, input_size: int, in_channels: int = 3) -> int:
     with counter, torch.inference_mode():
         model(x)
     return int(counter.get_total_flops())
+
+
+SE_PLACEMENT_TEXT = {"layer": "inside every dense layer, on its new channels after conv2",
+                     "block": "after every dense block, on all its output channels",
+                     "final": "once, after the last dense block, before the final norm"}
+
+
+def se_placement_text(cfg: ModelConfig) -> str:
+    """One plain sentence on where SE sits and how its excitation network is shaped (none for a baseline)."""
+    if cfg.se == "none":
+        return "No SE blocks: this is the baseline, the same DenseNet without channel gates."
+    where = SE_PLACEMENT_TEXT.get(cfg.se, str(cfg.se))
+    hidden = (f"{cfg.se_hidden} hidden units" if cfg.se_hidden is not None
+              else f"a hidden width of its channels ÷ {cfg.se_reduction} (at least 1)")
+    return (f"SE {where}. Each SE's excitation network has {hidden}, with biases "
+            f"{'on' if cfg.se_bias else 'off'}.")
