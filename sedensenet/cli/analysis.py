@@ -17,10 +17,10 @@ def add_predict_parser(sub: Any) -> None:
     """Register ``predict``."""
     p = sub.add_parser("predict", help="top-k predictions for one or more images",
                        description="Classify images with a checkpoint (sedensenet file or DenseNet state_dict).")
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth): sedensenet or DenseNet state_dict")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="one or more image files (PNG, JPEG, WebP, BMP, GIF)")
     p.add_argument("--top", type=int, default=5, help="how many classes to list (default 5)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, mps")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU; the default), cpu, cuda, mps")
     p.add_argument("--json", action="store_true", help="print one JSON document (schema in README)")
     p.set_defaults(handler=_cmd_predict)
 
@@ -58,8 +58,8 @@ def add_explain_parser(sub: Any) -> None:
     p = sub.add_parser("explain", help="predictions, every SE record and an attribution map for one image",
                        description="Explain one image: top predictions, squeeze/excitation of every SE layer, and an "
                                    "attribution map saved as .npy plus an overlay .png in --out.")
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth): sedensenet or DenseNet state_dict")
+    p.add_argument("image", metavar="IMAGE", help="the image to explain (PNG, JPEG, WebP, BMP, GIF)")
     p.add_argument("--method", default="integrated_gradients", choices=sorted(METHODS),
                    help="attribution method (default integrated_gradients)")
     p.add_argument("--target", default="pred",
@@ -67,9 +67,9 @@ def add_explain_parser(sub: Any) -> None:
     p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the last feature map)")
     p.add_argument("--smoothgrad", type=int, default=0, help="SmoothGrad samples for gradient methods (0 = off)")
     p.add_argument("--sign", default="positive", choices=SIGN_MODES, help="sign mode of the overlay")
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=int, default=5, help="how many classes to list (default 5)")
     p.add_argument("--out", default="explain-out", help="folder for the .npy map and overlay .png")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU; the default), cpu, cuda, mps")
     p.add_argument("--json", action="store_true", help="print one JSON document (schema in README)")
     p.set_defaults(handler=_cmd_explain)
 

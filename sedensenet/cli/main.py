@@ -6,17 +6,22 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sedensenet.models.checkpoint import CheckpointError, LoadedModel, load_checkpoint
-from sedensenet.models.densenet import count_parameters, se_input_widths
-from sedensenet.models.summary import se_parameters
+from sedensenet.cli.quickhelp import DESCRIPTION, EPILOG, is_top_level_help, top_level_parser
+from sedensenet.errors import SedensenetError
+
+if TYPE_CHECKING:
+    from sedensenet.models.checkpoint import LoadedModel
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def model_summary(loaded: LoadedModel) -> dict[str, Any]:
     """Architecture, SE placement, classes, parameter counts and input size of a loaded checkpoint."""
+    from sedensenet.models.densenet import count_parameters, se_input_widths
+    from sedensenet.models.summary import se_parameters
+
     cfg = loaded.config
     return {
         "arch": cfg.arch,
@@ -43,6 +48,8 @@ def model_summary(loaded: LoadedModel) -> dict[str, Any]:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from sedensenet.models.checkpoint import load_checkpoint
+
     loaded = load_checkpoint(args.checkpoint, device=args.device)
     info = model_summary(loaded)
     if args.json:
@@ -71,10 +78,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sedensenet`` argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(
-        prog="sedensenet",
-        description="SE-DenseNet models and tools that make channel attention visible.",
-    )
+    parser = argparse.ArgumentParser(prog="sedensenet", description=DESCRIPTION, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     info = sub.add_parser("info", help="describe a checkpoint (architecture, SE placement, classes, params)",
                           description="Describe a checkpoint: sedensenet file or raw DenseNet state_dict.")
@@ -98,12 +102,15 @@ def _extra_commands() -> list[Callable[[Any], None]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sedensenet`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if is_top_level_help(argv):  # list the commands without importing them (torch is slow to import)
+        top_level_parser().parse_args(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (CheckpointError, FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (SedensenetError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"sedensenet {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -58,16 +58,16 @@ def add_train_parser(sub: Any) -> None:
     m.add_argument("--depth", type=int, default=None, help="DenseNet-BC depth (6n+4) for --arch densenet_bc")
     m.add_argument("--growth", type=int, default=None, help="growth rate override")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=10)
-    o.add_argument("--batch-size", type=int, default=64)
+    o.add_argument("--epochs", type=int, default=10, help="epochs to train (with --resume: in all; default 10)")
+    o.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
     o.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="SGD+Nesterov momentum or AdamW")
     o.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1 SGD, 1e-3 AdamW)")
-    o.add_argument("--momentum", type=float, default=0.9)
+    o.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     o.add_argument("--weight-decay", type=float, default=None, help="default 1e-4 SGD, 0.05 AdamW")
     o.add_argument("--schedule", choices=("cosine", "step", "none"), default="cosine",
                    help="after a short warm-up: cosine decay, or ×0.1 at 50%% and 75%% (step)")
-    o.add_argument("--label-smoothing", type=float, default=0.0)
-    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the loss (default 0)")
+    o.add_argument("--seed", type=int, default=0, help="random seed: model, data order, augmentation (default 0)")
     o.add_argument("--limit-batches", type=int, default=None, help="stop each epoch after N batches (smoke runs)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps")
@@ -101,7 +101,7 @@ def add_evaluate_parser(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix on a dataset",
                        description="Evaluate a checkpoint on 'demo' (a fresh demo set), an image folder "
                                    "(root/<class>/…) or cifar10/cifar100 (test split).")
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth) to evaluate")
     p.add_argument("data", metavar="DATA", help="'demo', 'cifar10', 'cifar100' or an image folder")
     p.add_argument("--demo-n", type=int, default=800, help="demo images to generate (default 800)")
     p.add_argument("--demo-seed", type=int, default=12345, help="demo seed (default 12345, unused in training)")
@@ -111,8 +111,8 @@ def add_evaluate_parser(sub: Any) -> None:
                    help="which rows of --split-file to evaluate (default test)")
     p.add_argument("--resize", default=None, choices=("crop", "letterbox"),
                    help="override the checkpoint's square view: centre crop or letterbox (default: the model's)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU; the default), cpu, cuda, mps")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=_cmd_evaluate)
 
@@ -133,7 +133,7 @@ def add_curves_parser(sub: Any) -> None:
                        description="Plot the training history stored in checkpoints (several overlaid, e.g. SE vs "
                                    "baseline). Writes HTML; PNG too when the name ends in .png (needs kaleido and "
                                    "a Chromium).")
-    p.add_argument("checkpoints", metavar="CKPT", nargs="+")
+    p.add_argument("checkpoints", metavar="CKPT", nargs="+", help="checkpoints whose stored histories to plot")
     p.add_argument("--out", default="curves.html", help="output file, .html or .png (default curves.html)")
     p.set_defaults(handler=_cmd_curves)
 
