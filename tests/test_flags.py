@@ -64,3 +64,25 @@ def test_figures_mark_flagged_layers() -> None:
     marker = [t for t in depth.data if "near-constant" in (t.name or "")]
     assert len(marker) == 1 and list(marker[0].x) == ["b1.l2"] and list(marker[0].y) == [0.5]
     assert not [t for t in figures.depth_summary(names, rows).data if "near-constant" in (t.name or "")]
+
+
+def test_explain_text_marks_near_constant_layers(tmp_path, capsys) -> None:
+    from PIL import Image
+
+    from sedensenet import save_checkpoint
+    from sedensenet.cli.main import main
+    from sedensenet.data.demo import DEMO_CLASSES, make_sample
+
+    model = tiny("layer")
+    se = [m for name, m in model.named_modules() if name.endswith(".se")]
+    with torch.no_grad():
+        se[0].fc[0].weight.zero_()  # the first SE layer's gates are all σ(0)
+    ckpt = save_checkpoint(tmp_path / "m.pt", model, {"classes": list(DEMO_CLASSES), "input_size": 64})
+    img = tmp_path / "x.png"
+    Image.fromarray(make_sample(7, 0, 64).image).save(img)
+    assert main(["explain", str(ckpt), str(img), "--method", "saliency", "--device", "cpu",
+                 "--out", str(tmp_path / "o")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    se_lines = [line for line in lines if ".se " in line]
+    assert "near-constant" in se_lines[0] and not any("near-constant" in line for line in se_lines[1:])
+    assert any(NEAR_CONSTANT_NOTE in line for line in lines)

@@ -76,6 +76,7 @@ def add_explain_parser(sub: Any) -> None:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from sedensenet.analysis.attribution import overlay
+    from sedensenet.analysis.flags import NEAR_CONSTANT_NOTE, near_constant_layers
     from sedensenet.analysis.pipeline import (
         display_view,
         explain_image,
@@ -110,8 +111,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if doc["map"]["all_zero"]:
         print("note: the attribution map is all zero for this image and target")
     print(f"{len(cap.records)} SE layers:")
-    for r in cap.records:
+    flagged = set(near_constant_layers([r.excitation[0] for r in cap.records]))
+    for i, r in enumerate(cap.records):
         e = r.excitation[0]
         print(f"  {r.name:<40} C={r.channels:<5} excitation mean {float(e.mean()):.3f} "
-              f"min {float(e.min()):.3f} max {float(e.max()):.3f}")
+              f"min {float(e.min()):.3f} max {float(e.max()):.3f}" + ("  ⚠ near-constant" if i in flagged else ""))
+    if flagged:
+        print(f"⚠ {NEAR_CONSTANT_NOTE}")
     return 0
