@@ -33,7 +33,7 @@ def explore_request(loaded: LoadedModel, data: bytes) -> None:
     img = load_image(data)
     cap = run_capture(loaded, [img])
     target = int(cap.logits[0].argmax())
-    explain_image(loaded, img, "integrated_gradients", target, n_steps=32)
+    explain_image(loaded, img, "integrated_gradients", target, steps=32)
     explain_image(loaded, img, "gradcam", target)
 
 

@@ -29,6 +29,7 @@ from sedensenet.analysis.capture import capture_excitations
 from sedensenet.analysis.statistics import excitation_stats
 from sedensenet.data.images import RESIZE_MODES, eval_transform
 from sedensenet.training.evaluate import confusion_matrix, split_dataset
+from sedensenet.training.history import best_epoch_of
 
 CITATION = ("Ajayi, Gbeminiyi (2018). Multi-class Weather Dataset for Image Classification. Mendeley Data, V1. "
             "doi:10.17632/4drtyfjtfy.1. Licence CC BY 4.0.")
@@ -113,6 +114,9 @@ def ship(se: Path, base: Path, results: dict[str, dict[str, Any]], data: Path, o
         loaded.meta.update(resize=r["resize"], input_size=r["input_size"])
         if loaded.config.se != "none":
             meta["class_statistics"] = class_statistics(loaded, data)
+        last = torch.load(path.with_name(path.stem + ".last.pt"), map_location="cpu", weights_only=True)
+        meta["history"] = last["meta"]["history"]  # every epoch (training before full histories kept the best's)
+        meta["best_epoch"] = best_epoch_of(meta["history"])
         for key in ("source", "assumed", "resume"):
             meta.pop(key, None)
         save_checkpoint(out / name, loaded.model, meta)
