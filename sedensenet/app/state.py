@@ -145,7 +145,7 @@ def add_upload(name: str, data: bytes) -> str | None:
     except ImageError as exc:
         st.session_state.setdefault("image_errors", []).append(str(exc))
         return None
-    key = f"upload:{digest(data)}"
+    key = f"upload:{digest(data)}:{name}"  # the option's label needs no session state
     if all(u["key"] != key for u in uploads()):
         uploads().append({"key": key, "name": name, "data": data})
     return key
@@ -161,7 +161,7 @@ def picture(key: str) -> Picture | None:
     if key.startswith("upload:"):
         for u in uploads():
             if u["key"] == key:
-                return Picture(key, u["name"], u["data"], key.removeprefix("upload:"), None)
+                return Picture(key, u["name"], u["data"], key.split(":", 2)[1], None)
         return None
     name = key.removeprefix("example:")
     path = EXAMPLES / name

@@ -41,7 +41,7 @@ def _store_uploads() -> None:
     current = {}
     for f in files:
         data = f.getvalue()
-        current[f"upload:{state.digest(data)}"] = (f.name, data)
+        current[f"upload:{state.digest(data)}:{f.name}"] = (f.name, data)
     seen = st.session_state.get("upload_seen", [])
     for key in seen:
         if key not in current:
@@ -64,8 +64,7 @@ def _store_camera() -> None:
 
 def _option_label(key: str) -> str:
     if key.startswith("upload:"):
-        name = next((u["name"] for u in state.uploads() if u["key"] == key), key)
-        return f"{name} (yours)"
+        return f"{key.split(':', 2)[-1]} (yours)"
     name = key.removeprefix("example:")
     label = (state.example_labels().get(name) or {}).get("label")
     return f"{Path(name).stem} — example, true label: {label}" if label else f"{Path(name).stem} — example"
