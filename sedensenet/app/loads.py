@@ -6,6 +6,7 @@ objects themselves. ``cache_resource`` hands out the same object without copying
 
 from __future__ import annotations
 
+import io
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -61,10 +62,13 @@ def image(image_digest: str, _data: bytes) -> Image.Image:
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def thumbnail(image_digest: str, _data: bytes, size: int = 160) -> Image.Image:
+def thumbnail(image_digest: str, _data: bytes, size: int = 160) -> bytes:
+    """A small PNG of the image (encoded once: ``st.image`` would re-encode a PIL image on every rerun)."""
     thumb = image(image_digest, _data).copy()
     thumb.thumbnail((size, size))
-    return thumb
+    buf = io.BytesIO()
+    thumb.save(buf, "PNG")
+    return buf.getvalue()
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
