@@ -97,6 +97,19 @@ def _chart_titles(page) -> list[str]:
     return [t or "" for t in page.locator("[data-testid='stMain'] .gtitle").all_text_contents()]
 
 
+def _wait_title(page, text: str) -> None:
+    """Wait until a chart title contains ``text`` (a rerun on a loaded machine can start late)."""
+    page.wait_for_function("t => [...document.querySelectorAll('[data-testid=stMain] .gtitle')].some("
+                           "e => (e.textContent || '').includes(t))", arg=text, timeout=240_000)
+    _idle(page)
+
+
+def _wait_main(page, text: str) -> None:
+    page.wait_for_function("t => document.querySelector('[data-testid=stMain]').innerText.includes(t)", arg=text,
+                           timeout=240_000)
+    _idle(page)
+
+
 def _upload(page, *paths: Path) -> None:
     page.locator("[data-testid='stMain'] [data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
         [str(p) for p in paths])
@@ -105,6 +118,8 @@ def _upload(page, *paths: Path) -> None:
 
 def _nav(page, name: str) -> None:
     page.locator("[data-testid='stSidebarNav']").get_by_text(name, exact=True).first.click()
+    page.wait_for_function("n => [...document.querySelectorAll('[data-testid=stMain] h1')].some("
+                           "h => h.innerText.startsWith(n))", arg=name, timeout=240_000)
     _idle(page)
 
 
@@ -122,19 +137,19 @@ def test_upload_photo_explore_switch_and_compare(browser) -> None:
         assert page.locator("[data-testid='stPlotlyChart']").count() >= 2  # predictions + SE heat-map
         page.screenshot(path=str(ARTIFACTS / "explore.png"), full_page=True)
         page.get_by_role("tab", name="Attribution").click()
-        _idle(page)
-        page.locator("[data-testid='stMain'] .gtitle").filter(has_text="→").first.wait_for(timeout=120_000)
+        _wait_title(page, "Grad-CAM →")
         assert any(t.startswith("Grad-CAM →") for t in _chart_titles(page))
         assert page.locator("[data-testid='stMain'] .colorbar").count() >= 1  # the overlay's colour scale
         _no_exception(page)
         page.screenshot(path=str(ARTIFACTS / "explore-attribution.png"), full_page=True)
         page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
+        page.wait_for_url("**variant=baseline**", timeout=240_000)
         _idle(page)
         _no_exception(page)
         page.get_by_role("tab", name="SE excitations").click()
-        _idle(page)
-        assert "no SE layers" in _main_text(page)
+        _wait_main(page, "no SE layers")
         page.locator("[data-testid='stSidebar']").get_by_text("SE model").click()
+        page.wait_for_url("**variant=se**", timeout=240_000)
         _idle(page)
         _no_exception(page)
         for name in ("Compare", "Class statistics", "Training", "Model", "Learn"):
@@ -173,10 +188,10 @@ def test_second_upload_is_analysed_and_shown(browser, app_url, tmp_path) -> None
     page = _open(browser, app_url + "/?model=shipped:demo")
     assert "Analysing arrow.png — true label arrow (labels.json)" in _main_text(page)  # clear from the start
     _upload(page, first)
-    assert "Analysing first-star.png" in _main_text(page)
+    _wait_main(page, "Analysing first-star.png")
     _upload(page, second)
+    _wait_main(page, "Analysing second-ring.png")
     _no_exception(page)
-    assert "Analysing second-ring.png" in _main_text(page)
     picker = page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").filter(has_text="Analysed image")
     assert "second-ring.png" in picker.inner_text()
     page.close()
@@ -189,6 +204,8 @@ def test_uploaded_checkpoint_is_named_in_the_picker(browser, app_url, tmp_path) 
     page = _open(browser, app_url + "/?model=shipped:demo")
     page.locator("[data-testid='stSidebar']").get_by_text("Upload a checkpoint").click()
     page.locator("[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput']").set_input_files(str(ckpt))
+    page.wait_for_function("() => document.querySelector('[data-testid=stSidebar]').innerText"
+                           ".includes('my-model.pt (uploaded)')", timeout=240_000)
     _idle(page)
     _no_exception(page)
     picker = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
@@ -204,8 +221,7 @@ def test_target_follows_the_model_and_nothing_expensive_reruns(browser, app_url)
     _no_exception(page)
     assert "Grad-CAM → triangle" in _chart_titles(page)  # the SE model's top-1
     page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
-    _idle(page)
-    assert "Grad-CAM → heart" in _chart_titles(page)  # the baseline's top-1, not the stale one
+    _wait_title(page, "Grad-CAM → heart")  # the baseline's top-1, not the stale one
     assert "under the baseline" in _main_text(page)
     page.goto(app_url + "/?model=shipped:demo&variant=se&image=disagree-116-heart.png&view=Attribution"
               "&method=integrated_gradients", timeout=120_000)
@@ -213,18 +229,17 @@ def test_target_follows_the_model_and_nothing_expensive_reruns(browser, app_url)
     button = page.get_by_role("button", name="Compute Integrated Gradients")
     assert button.count() == 1 and not any(t.startswith("Integrated") for t in _chart_titles(page))
     button.click()
-    _idle(page)
-    assert "Integrated Gradients → triangle" in _chart_titles(page)
+    _wait_title(page, "Integrated Gradients → triangle")
     page.get_by_role("tab", name="SE excitations").click()
-    _idle(page)
+    _wait_main(page, "Each row is one SE layer")
     page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
+    page.wait_for_url("**variant=baseline**", timeout=240_000)
     _idle(page)
     page.get_by_role("tab", name="Attribution").click()
-    _idle(page)
+    _wait_main(page, "runs only when you ask")
     assert page.get_by_role("button", name="Compute Integrated Gradients").count() == 1  # not computed behind
     page.locator("[data-testid='stSidebar']").get_by_text("SE model").click()
-    _idle(page)
-    assert "Integrated Gradients → triangle" in _chart_titles(page)  # from the cache, no click
+    _wait_title(page, "Integrated Gradients → triangle")  # from the cache, no click
     _no_exception(page)
     page.close()
 
@@ -232,8 +247,10 @@ def test_target_follows_the_model_and_nothing_expensive_reruns(browser, app_url)
 def test_share_link_lands_on_the_same_view(browser, app_url) -> None:
     page = _open(browser, app_url + "/?model=shipped:demo&image=star.png")
     page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
+    page.wait_for_url("**variant=baseline**", timeout=240_000)
     _idle(page)
     _nav(page, "Compare")
+    page.wait_for_url("**image=star.png**", timeout=240_000)
     link = page.url
     assert "/Compare" in link and "variant=baseline" in link and "image=star.png" in link
     student = browser.new_context().new_page()
