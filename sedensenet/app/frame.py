@@ -59,5 +59,7 @@ def run() -> None:
         st.html(PRESENTER_CSS)
     if selected is None:
         return
-    guard(nav.run)
-    share.publish()
+    try:
+        guard(nav.run)
+    finally:  # also when a page stops early (st.stop): the address bar always holds the current view
+        share.publish()
