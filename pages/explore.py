@@ -38,6 +38,8 @@ with tabs[0]:
         st.caption("Each row is one SE layer (forward order), each cell one channel's gate: 1 = passed unchanged, "
                    "0 = silenced. Hover for values.")
         st.plotly_chart(figs["heat"], width="stretch", key="heat")
+        if figs["note"]:
+            st.caption(figs["note"])
         c1, c2 = st.columns(2)
         with c1:
             st.markdown("**One layer's channels** (select bars to pick channels for an intervention)")
@@ -118,6 +120,8 @@ if not sel.presenter:
                 st.download_button("Excitation heat-map (HTML)", heat.to_html(include_plotlyjs="cdn"),
                                    file_name=f"{stem}-excitations.html", mime="text/html")
                 png_key = (sel.model_id, pic.digest)
+                if problem := figures.png_export_problem():
+                    st.caption(problem)
                 if st.button("Render the heat-map as PNG", key="w_png"):
                     try:
                         st.session_state["heat_png"] = (png_key, figures.figure_png(heat, width=1200))
@@ -129,6 +133,16 @@ if not sel.presenter:
                                        mime="image/png")
                 st.download_button("Every SE record (CSV)", records_csv(cap), file_name=f"{stem}-se-records.csv",
                                    mime="text/csv")
+            report_key = (sel.model_id, pic.digest)
+            if st.button("Build the HTML report (prediction, SE, attributions, SE vs baseline)", key="w_report"):
+                (se_id, se_model), (base_id, base) = sel.pair or ((sel.model_id, loaded), (None, None))
+                with st.spinner("Building the report …"):
+                    st.session_state["report"] = (report_key, loads.report_html(
+                        se_id, base_id, pic.digest, pic.name, se_model, base, pic.data))
+            stored = st.session_state.get("report")
+            if stored and stored[0] == report_key:
+                st.download_button("HTML report (one self-contained file)", stored[1],
+                                   file_name=f"{stem}-report.html", mime="text/html")
             doc = {"image": pic.name, "predictions": top, "se_records": [r.as_dict(0) for r in cap.records]}
             st.download_button("Predictions + SE records (JSON)", json.dumps(doc, indent=2),
                                file_name=f"{stem}.json", mime="application/json")

@@ -21,6 +21,7 @@ from sedensenet import figures
 from sedensenet.analysis import pipeline
 from sedensenet.analysis.attribution import Attribution, map_scale, overlay, signed_map
 from sedensenet.analysis.capture import Capture
+from sedensenet.analysis.flags import near_constant_layers, near_constant_message
 from sedensenet.analysis.interventions import Intervention, InterventionResult, run_intervention
 from sedensenet.analysis.statistics import ExcitationStats, excitation_stats
 from sedensenet.analysis.walkthrough import SEStep, se_step
@@ -154,14 +155,19 @@ def walkthrough(model_id: str, image_digest: str, layer_index: int, channel: int
 # ---- figures (built once per model, image and style; Plotly figure construction is the costly part) ----------
 
 @st.cache_resource(max_entries=128, show_spinner=False)
-def se_figures(model_id: str, image_digest: str, presenter: bool, _cap: Capture) -> dict[str, go.Figure]:
-    """Heat-map, squeeze-vs-excitation scatter and depth summary of one capture."""
+def se_figures(model_id: str, image_digest: str, presenter: bool, _cap: Capture) -> dict:
+    """Heat-map, squeeze-vs-excitation scatter and depth summary of one capture, near-constant layers flagged
+    (``"note"``: the one-line explanation, or None)."""
     names = [r.name for r in _cap.records]
     exc = [r.excitation[0].tolist() for r in _cap.records]
     sq = [r.squeeze[0].tolist() for r in _cap.records]
-    out = {"heat": figures.excitation_heatmap(names, exc), "scatter": figures.squeeze_scatter(names, sq, exc),
-           "depth": figures.depth_summary(names, exc)}
-    return {k: styled(v, presenter) for k, v in out.items()}
+    flagged = near_constant_layers(exc)
+    out = {"heat": figures.excitation_heatmap(names, exc, flagged=flagged),
+           "scatter": figures.squeeze_scatter(names, sq, exc),
+           "depth": figures.depth_summary(names, exc, flagged=flagged)}
+    styled_figs: dict = {k: styled(v, presenter) for k, v in out.items()}
+    styled_figs["note"] = near_constant_message(figures.layer_labels(names), flagged)
+    return styled_figs
 
 
 @st.cache_resource(max_entries=128, show_spinner=False)
@@ -201,3 +207,12 @@ def zip_stats(model_id: str, zip_digest: str, _loaded: LoadedModel, _data: bytes
 @st.cache_data(max_entries=16, show_spinner="Counting FLOPs …")
 def flops(model_id: str, _loaded: LoadedModel) -> int:
     return count_flops(_loaded.model, _loaded.input_size, _loaded.config.in_channels)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def report_html(model_id: str, twin_id: str | None, image_digest: str, name: str, _loaded: LoadedModel,
+                _twin: LoadedModel | None, _data: bytes) -> str:
+    """The one-file HTML report of one image (SE model first, its baseline beside it when there is one)."""
+    from sedensenet.report import build_report
+
+    return build_report(_loaded, image(image_digest, _data), name, baseline=_twin)
