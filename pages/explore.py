@@ -99,14 +99,21 @@ with tabs[2]:
         result = loads.intervention(sel.model_id, pic.digest, spec, loaded, pic.data)
         summary = result.summary(loaded.classes)
         m1, m2, m3 = st.columns(3)
-        m1.metric("As trained", summary["before"]["class"], f"{summary['before']['prob']:.1%}", delta_color="off")
-        m2.metric("With intervention", summary["after"]["class"], f"{summary['after']['prob']:.1%}",
-                  delta_color="off")
+        m1.metric(f"As trained: {summary['before']['class']}", f"{summary['before']['prob']:.1%}",
+                  help="top-1 class and its probability")
+        m2.metric(f"With intervention: {summary['after']['class']}", f"{summary['after']['prob']:.1%}",
+                  help="top-1 class and its probability with the gates changed")
         m3.metric("Top-1 changed", "yes" if summary["top1_changed"] else "no")
         st.plotly_chart(loads.styled(figures.probability_change(
             loaded.classes[:30], result.before.probs[0][:30].tolist(), result.after.probs[0][:30].tolist()),
             sel.presenter), width="stretch", key="delta")
-        st.caption(f"{spec.describe()}. The shared model is untouched: the change applies only to this run.")
+        if spec.empty:
+            st.caption("No channels picked yet: choose channels above (or select bars in the SE tab); until then "
+                       "the prediction is unchanged.")
+        else:
+            st.caption(f"{spec.describe()}. The shared model is untouched: the change applies only to this run.")
+        st.caption("SE off = every gate of that layer set to 1: the channels pass unchanged, as if the SE block were "
+                   "not there (same weights otherwise). A gate of 0 silences a channel.")
 
 if not sel.presenter:
     with tabs[3]:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from sedensenet import figures
 from sedensenet.analysis.attribution import METHODS
+from sedensenet.analysis.flags import NEAR_CONSTANT_NOTE, near_constant_layers
 from sedensenet.app import loads, state, views
 
 
@@ -62,6 +63,8 @@ with b:
     st.metric("gate s", f"{step.gate:.4f}", f"{(step.gate - 1) * 100:+.1f} % on this channel", delta_color="off")
     st.caption(f"This image's gates in this layer: min {float(gates.min()):.3f}, mean {float(gates.mean()):.3f}, "
                f"max {float(gates.max()):.3f}")
+    if near_constant_layers([gates]):
+        st.warning(f"{figures.FLAG} {NEAR_CONSTANT_NOTE}.")
 c.plotly_chart(loads.styled(figures.feature_map(step.after.tolist(), f"s × U{channel}: after SE", vmax),
                             sel.presenter), width="stretch", key="su")
 if step.hidden is not None:

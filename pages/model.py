@@ -8,7 +8,7 @@ import streamlit as st
 from sedensenet import figures
 from sedensenet.app import loads, state
 from sedensenet.cli.main import model_summary
-from sedensenet.models.summary import model_stages
+from sedensenet.models.summary import model_stages, se_placement_text
 
 sel = state.selection()
 st.title("Model")
@@ -23,11 +23,7 @@ m[2].metric(f"FLOPs at {loaded.input_size}²", f"{loads.flops(sel.model_id, load
 m[3].metric("SE layers", info["se_layers"])
 stages, marks = model_stages(cfg)
 st.plotly_chart(figures.architecture_diagram(stages, marks), width="stretch", key="arch")
-placement = {"none": "no SE (baseline)", "layer": "inside every dense layer, on its new channels after conv2",
-             "block": "after every dense block, on all its output channels",
-             "final": "once, after the last dense block, before the final norm"}[cfg.se]
-st.markdown(f"**SE placement**: {placement}. Hidden width: {info['se_hidden']}, biases "
-            f"{'on' if cfg.se_bias else 'off'}.")
+st.markdown(f"**SE placement**: {se_placement_text(cfg)}")
 st.subheader("Architecture")
 st.dataframe(pd.DataFrame({"setting": list(cfg.to_dict()), "value": [str(v) for v in cfg.to_dict().values()]}),
              hide_index=True)
