@@ -36,9 +36,13 @@ m[0].metric("Top-1 agree", "yes" if agree["top1_agree"] else "no")
 m[1].metric("JS divergence", f"{agree['js_divergence']:.3f}", help="0 = identical predictions, 1 = disjoint")
 scale = None
 if attr_se is not None and attr_base is not None:
-    maps = map_agreement(attr_se.map, attr_base.map)
-    m[2].metric("Map rank correlation", f"{maps['spearman']:.2f}", help="Spearman of |attribution|")
-    m[3].metric("Top-10 % region IoU", f"{maps['top10_iou']:.2f}")
+    if attr_se.map.shape == attr_base.map.shape:
+        maps = map_agreement(attr_se.map, attr_base.map)
+        m[2].metric("Map rank correlation", f"{maps['spearman']:.2f}", help="Spearman of |attribution|")
+        m[3].metric("Top-10 % region IoU", f"{maps['top10_iou']:.2f}")
+    else:
+        m[2].caption(f"The two models see different input sizes ({se_model.input_size}² vs {base.input_size}²): "
+                     "their maps are compared by eye only.")
     scale = shared_scale([attr_se.map, attr_base.map], choices["sign"])
 left, right = st.columns(2)
 for col, title, mid, model, cap, attr in ((left, "SE model", se_id, se_model, cap_se, attr_se),

@@ -369,3 +369,12 @@ def test_presenter_mode_enlarges_type_and_hides_controls(demo: AppTest) -> None:
     assert len(demo.tabs) == 3  # no downloads tab
     assert any("font-size: 22px" in str(getattr(h, "proto", "")) for h in demo.get("html"))
     assert demo.query_params["presenter"] == "1"
+
+
+def test_every_page_renders_on_the_default_pair(app: AppTest) -> None:
+    """The default pair (weather when shipped) on every page; its two models may see different input sizes."""
+    _ok(app)
+    for page in PAGE_FILES[1:]:
+        app.switch_page(page).run()
+        _ok(app)
+        assert app.sidebar.selectbox(key="family").value == DEFAULT_FAMILY
