@@ -13,8 +13,8 @@ from sedensenet.app import loads, state, views
 
 def explain_methods() -> None:
     st.subheader("What each attribution method shows")
-    st.dataframe(pd.DataFrame([{"method": views.method_label(k), "what it shows": v.split(" — ")[1]}
-                               for k, v in METHODS.items()]), hide_index=True)
+    st.dataframe(pd.DataFrame([{"method": m.label, "what it shows": m.description}
+                               for m in METHODS.values()]), hide_index=True)
     st.markdown("SE shows *which channels* matter for an image; attribution methods show *where* in the image the "
                 "evidence is. Compare both for the SE model and its baseline on the Compare page; check a map's "
                 "honesty with the model-randomisation test (maps of a scrambled model should look different).")

@@ -7,20 +7,18 @@ import streamlit as st
 
 from sedensenet import figures
 from sedensenet.app import loads, state
-from sedensenet.cli.main import model_summary
-from sedensenet.models.summary import model_stages, se_placement_text
+from sedensenet.models.summary import model_stages, se_placement_text, summarise
 
 sel = state.selection()
 st.title("Model")
 loaded = sel.loaded
-info = model_summary(loaded)
+info = summarise(loaded)
 cfg = loaded.config
 m = st.columns(4)
-m[0].metric("Parameters", f"{info['parameters']:,}")
-m[1].metric("Added by SE", f"{info['se_parameters']:,}",
-            f"{info['se_parameters'] / max(1, info['parameters'] - info['se_parameters']):.2%}", delta_color="off")
+m[0].metric("Parameters", f"{info.parameters:,}")
+m[1].metric("Added by SE", f"{info.se_parameters:,}", f"{info.se_share:.2%}", delta_color="off")
 m[2].metric(f"FLOPs at {loaded.input_size}²", f"{loads.flops(sel.model_id, loaded) / 1e9:.3f} G")
-m[3].metric("SE layers", info["se_layers"])
+m[3].metric("SE layers", info.se_layers)
 stages, marks = model_stages(cfg)
 st.plotly_chart(figures.architecture_diagram(stages, marks), width="stretch", key="arch")
 st.markdown(f"**SE placement**: {se_placement_text(cfg)}")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from sedensenet.errors import ConfigError
+
+DEVICE_HELP = "auto (CUDA, else MPS, else CPU; the default), cpu, cuda, cuda:1, mps"
+
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """``"auto"``/``None`` → CUDA if available, else Apple MPS, else CPU; anything else is parsed.
@@ -19,9 +23,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+        raise ConfigError(f"device {str(device)!r} requested but CUDA is not available; use 'auto' or 'cpu'")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device {str(device)!r} requested but MPS is not available; use 'auto' or 'cpu'")
+        raise ConfigError(f"device {str(device)!r} requested but MPS is not available; use 'auto' or 'cpu'")
     return dev
 
 

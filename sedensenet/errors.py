@@ -10,3 +10,11 @@ from __future__ import annotations
 
 class SedensenetError(Exception):
     """An input or option the user can fix; ``str(exc)`` says what is wrong and what to do."""
+
+
+class ConfigError(SedensenetError, ValueError):
+    """An option or argument out of its allowed range or set (a ``ValueError`` too, for older callers)."""
+
+
+class MissingFileError(SedensenetError, FileNotFoundError):
+    """A file the user named (or that an option implies, like ``--resume``'s last checkpoint) does not exist."""

@@ -1,19 +1,27 @@
 """Attribution maps via Captum, with overlays on the original image.
 
+Every method lives in one registry, :data:`METHODS` (name → :class:`Method`): its label and description for the
+app and the CLI, its Captum class, default arguments, whether it needs a layer, whether SmoothGrad applies (read
+from Captum's class hierarchy) and whether its map is upsampled. Adding a method is one entry there.
+
 Captum methods temporarily hook or annotate modules (Guided Backprop and DeepLift hook every ReLU), so each
-call runs on a private copy of the model under the model's lock: the shared (cached) model is never touched.
+call runs on a private copy of the model: the shared (cached) model is never touched, and its lock is held only
+while the copy is made.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from captum.attr import Attribution as CaptumAttribution
 from captum.attr import (
     DeepLift,
+    GradientAttribution,
     GradientShap,
     GuidedBackprop,
     GuidedGradCam,
@@ -30,21 +38,13 @@ from plotly.colors import sample_colorscale
 from torch import Tensor, nn
 
 from sedensenet.analysis.capture import LOCK_ATTR, model_lock
+from sedensenet.errors import SedensenetError
 
-METHODS: dict[str, str] = {
-    "integrated_gradients": "Integrated Gradients — path integral of gradients from a black image",
-    "saliency": "Saliency — |gradient| of the class score w.r.t. each pixel",
-    "input_x_gradient": "Input × Gradient — gradient times pixel value",
-    "deeplift": "DeepLIFT — contributions relative to a black reference",
-    "gradient_shap": "GradientSHAP — expected gradients over noisy black references",
-    "guided_backprop": "Guided Backprop — positive gradients through positive activations",
-    "occlusion": "Occlusion — score drop when a patch is greyed out",
-    "gradcam": "Grad-CAM — channel-weighted feature map of a layer, upsampled",
-    "guided_gradcam": "Guided Grad-CAM — Guided Backprop × Grad-CAM",
-}
-GRADIENT_METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "deeplift", "gradient_shap",
-                    "guided_backprop")
 SIGN_MODES = ("positive", "absolute", "signed")
+
+
+class AttributionError(SedensenetError, ValueError):
+    """A method, layer, target or option the attribution cannot use."""
 
 
 @dataclass
@@ -78,7 +78,7 @@ def default_gradcam_layer(model: nn.Module) -> str:
         return "features.norm5"
     convs = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
     if not convs:
-        raise ValueError("model has no convolutional layer for Grad-CAM")
+        raise AttributionError("model has no convolutional layer for Grad-CAM")
     return convs[-1]
 
 
@@ -96,37 +96,87 @@ def black_baseline(x: Tensor, mean: Any, std: Any) -> Tensor:
     return ((0 - m) / s).expand_as(x).contiguous()
 
 
-def _method(name: str, model: nn.Module, layer: nn.Module) -> Any:
-    return {
-        "integrated_gradients": lambda: IntegratedGradients(model),
-        "saliency": lambda: Saliency(model),
-        "input_x_gradient": lambda: InputXGradient(model),
-        "deeplift": lambda: DeepLift(model),
-        "gradient_shap": lambda: GradientShap(model),
-        "guided_backprop": lambda: GuidedBackprop(model),
-        "occlusion": lambda: Occlusion(model),
-        "gradcam": lambda: LayerGradCam(model, layer),
-        "guided_gradcam": lambda: GuidedGradCam(model, layer),
-    }[name]()
+@dataclass(frozen=True)
+class MethodInputs:
+    """What default arguments may depend on: the input batch, its black baseline and the effort settings."""
+
+    x: Tensor
+    baseline: Tensor
+    steps: int
+    samples: int
 
 
-def _kwargs(name: str, x: Tensor, baseline: Tensor, *, steps: int, samples: int) -> dict[str, Any]:
-    size = x.shape[-1]
-    window = max(2, size // 8)
-    return {
-        "integrated_gradients": {"baselines": baseline, "n_steps": steps, "internal_batch_size": 16 * x.shape[0]},
-        "saliency": {"abs": False},
-        "deeplift": {"baselines": baseline},
-        "gradient_shap": {"baselines": torch.cat([baseline[:1], baseline[:1] + 0.3 * torch.randn_like(baseline[:1]),
-                                                  torch.zeros_like(baseline[:1])]),
-                          "n_samples": samples, "stdevs": 0.1},
-        "occlusion": {"sliding_window_shapes": (x.shape[1], window, window), "strides": (x.shape[1],
-                                                                                       max(1, window // 2),
-                                                                                       max(1, window // 2)),
-                      "baselines": 0.0, "perturbations_per_eval": 64},
-        "gradcam": {"relu_attributions": True},
-        "guided_gradcam": {"interpolate_mode": "bilinear"},
-    }.get(name, {})
+def _no_kwargs(_inputs: MethodInputs) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One attribution method: how it is shown, built and called."""
+
+    name: str
+    label: str
+    description: str
+    algorithm: type[CaptumAttribution]
+    defaults: Callable[[MethodInputs], dict[str, Any]] = _no_kwargs
+    needs_layer: bool = False
+    upsample: bool = False
+
+    @property
+    def smoothgrad(self) -> bool:
+        """SmoothGrad (NoiseTunnel) averages input gradients: any Captum gradient method on the input."""
+        return issubclass(self.algorithm, GradientAttribution) and not issubclass(self.algorithm, LayerAttribution)
+
+    def build(self, model: nn.Module, layer: nn.Module | None) -> CaptumAttribution:
+        """The Captum object for ``model`` (and ``layer`` where the method needs one)."""
+        return self.algorithm(model, layer) if self.needs_layer else self.algorithm(model)  # type: ignore[call-arg]
+
+
+def _ig(i: MethodInputs) -> dict[str, Any]:
+    return {"baselines": i.baseline, "n_steps": i.steps, "internal_batch_size": 16 * i.x.shape[0]}
+
+
+def _deeplift(i: MethodInputs) -> dict[str, Any]:
+    return {"baselines": i.baseline}
+
+
+def _gradient_shap(i: MethodInputs) -> dict[str, Any]:
+    b = i.baseline[:1]
+    return {"baselines": torch.cat([b, b + 0.3 * torch.randn_like(b), torch.zeros_like(b)]),
+            "n_samples": i.samples, "stdevs": 0.1}
+
+
+def _occlusion(i: MethodInputs) -> dict[str, Any]:
+    channels, window = i.x.shape[1], max(2, i.x.shape[-1] // 8)
+    stride = max(1, window // 2)
+    return {"sliding_window_shapes": (channels, window, window), "strides": (channels, stride, stride),
+            "baselines": 0.0, "perturbations_per_eval": 64}
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("integrated_gradients", "Integrated Gradients", "path integral of gradients from a black image",
+           IntegratedGradients, _ig),
+    Method("saliency", "Saliency", "|gradient| of the class score w.r.t. each pixel", Saliency,
+           lambda _i: {"abs": False}),
+    Method("input_x_gradient", "Input × Gradient", "gradient times pixel value", InputXGradient),
+    Method("deeplift", "DeepLIFT", "contributions relative to a black reference", DeepLift, _deeplift),
+    Method("gradient_shap", "GradientSHAP", "expected gradients over noisy black references", GradientShap,
+           _gradient_shap),
+    Method("guided_backprop", "Guided Backprop", "positive gradients through positive activations",
+           GuidedBackprop),
+    Method("occlusion", "Occlusion", "score drop when a patch is greyed out", Occlusion, _occlusion),
+    Method("gradcam", "Grad-CAM", "channel-weighted feature map of a layer, upsampled", LayerGradCam,
+           lambda _i: {"relu_attributions": True}, needs_layer=True, upsample=True),
+    Method("guided_gradcam", "Guided Grad-CAM", "Guided Backprop × Grad-CAM", GuidedGradCam,
+           lambda _i: {"interpolate_mode": "bilinear"}, needs_layer=True),
+)}
+
+
+def method_spec(name: str) -> Method:
+    """The registry entry for ``name``, or an error listing the choices."""
+    if name not in METHODS:
+        raise AttributionError(f"unknown attribution method {name!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[name]
 
 
 def attribute(model: nn.Module, x: Tensor, method: str, targets: int | list[int], *, mean: Any = (0.485, 0.456, 0.406),
@@ -137,36 +187,40 @@ def attribute(model: nn.Module, x: Tensor, method: str, targets: int | list[int]
     ``smoothgrad=N`` averages a gradient method over N noisy copies (Captum NoiseTunnel; std in normalised
     units). Grad-CAM maps are upsampled bilinearly to the input size.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
-    if smoothgrad and method not in (*GRADIENT_METHODS, "guided_gradcam"):
-        raise ValueError(f"SmoothGrad applies to gradient methods ({', '.join(GRADIENT_METHODS)}), not {method}")
+    spec = method_spec(method)
+    if smoothgrad and not spec.smoothgrad:
+        capable = ", ".join(m.name for m in METHODS.values() if m.smoothgrad)
+        raise AttributionError(f"SmoothGrad applies to gradient methods on the input ({capable}), not {method}")
     if x.dim() == 3:
         x = x.unsqueeze(0)
     target_list = [targets] * x.shape[0] if isinstance(targets, int) else list(targets)
     if len(target_list) != x.shape[0]:
-        raise ValueError(f"{len(target_list)} targets for a batch of {x.shape[0]} images")
-    with model_lock(model):
+        raise AttributionError(f"{len(target_list)} targets for a batch of {x.shape[0]} images")
+    with model_lock(model):  # only the copy needs the lock: the run itself touches nothing shared
         twin = private_replica(model)
-        device = next(twin.parameters()).device
-        inp = x.detach().to(device).requires_grad_(True)
+    device = next(twin.parameters()).device
+    inp = x.detach().to(device).requires_grad_(True)
+    target_layer = None
+    if spec.needs_layer:
         layer_name = layer or default_gradcam_layer(twin)
         modules = dict(twin.named_modules())
         if layer_name not in modules:
-            raise ValueError(f"layer {layer_name!r} not in the model; choose one of {', '.join(gradcam_layers(twin))}")
-        algo = _method(method, twin, modules[layer_name])
-        kwargs = _kwargs(method, inp, black_baseline(inp, mean, std), steps=steps, samples=samples)
-        target = torch.tensor(target_list, device=device)
-        with torch.enable_grad():
-            if smoothgrad:
-                nt = NoiseTunnel(algo)
-                attr = nt.attribute(inp, nt_type="smoothgrad", nt_samples=smoothgrad, stdevs=smoothgrad_std,
-                                    nt_samples_batch_size=max(1, 8 // x.shape[0]), target=target, **kwargs)
-            else:
-                attr = algo.attribute(inp, target=target, **kwargs)
+            raise AttributionError(f"layer {layer_name!r} not in the model; choose one of "
+                                   f"{', '.join(gradcam_layers(twin))}")
+        target_layer = modules[layer_name]
+    algo = spec.build(twin, target_layer)
+    kwargs = spec.defaults(MethodInputs(inp, black_baseline(inp, mean, std), steps, samples))
+    target = torch.tensor(target_list, device=device)
+    with torch.enable_grad():
+        if smoothgrad:
+            nt = NoiseTunnel(algo)
+            attr = nt.attribute(inp, nt_type="smoothgrad", nt_samples=smoothgrad, stdevs=smoothgrad_std,
+                                nt_samples_batch_size=max(1, 8 // x.shape[0]), target=target, **kwargs)
+        else:
+            attr = algo.attribute(inp, target=target, **kwargs)
     attr = attr.detach().float()
     raw = None
-    if method == "gradcam":
+    if spec.upsample:
         attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), interpolate_mode="bilinear")
         maps = attr[:, 0]
     else:
@@ -185,7 +239,7 @@ def signed_map(values: np.ndarray, sign: str) -> np.ndarray:
         return np.abs(values)
     if sign == "signed":
         return values
-    raise ValueError(f"sign must be one of {', '.join(SIGN_MODES)}, got {sign!r}")
+    raise AttributionError(f"sign must be one of {', '.join(SIGN_MODES)}, got {sign!r}")
 
 
 def map_scale(values: np.ndarray, percentile: float = 99.5) -> float:

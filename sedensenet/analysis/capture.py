@@ -4,6 +4,10 @@ SE layers are found by structure: any sub-module that gates a 4-D input with a s
 linear / 1×1-conv layers (pool → FC → … → sigmoid → scale). That covers this package's ``SELayer``, the course
 seed's ``SELayer`` and similar blocks in other code.
 
+Discovery walks every module, which costs as much as a small forward on DenseNet-121, so its result is cached
+per model object in a weak, lock-guarded map (entries vanish with their model; the model itself is not touched).
+A model whose SE layers are replaced after its first capture must call :func:`forget_se_modules`.
+
 Thread safety: hooks are registered for the duration of one call and removed in ``finally``; each hook records
 only forwards run by the thread that registered it, into that call's own buffers, so any number of threads may
 capture on one shared model at once.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sedensenet.errors import ConfigError
+
 GATES = (nn.Sigmoid, nn.Hardsigmoid)
 _BLOCK_LAYER = re.compile(r"denseblock(\d+)\.denselayer(\d+)")
 _AFTER_BLOCK = re.compile(r"(?:^|\.)se(\d+)$")
@@ -28,7 +35,9 @@ LOCK_ATTR = "_sedensenet_lock"
 
 
 def model_lock(model: nn.Module) -> threading.RLock:
-    """The per-model lock that serialises work which mutates a model (attribution, interventions)."""
+    """The per-model lock held while a model is copied (attribution's private replica), so that no other
+    thread's temporary hooks are half-registered in the copy. Capture and interventions need no lock: their
+    hooks act only on the calling thread's forwards."""
     lock = model.__dict__.get(LOCK_ATTR)
     if lock is None:
         lock = model.__dict__.setdefault(LOCK_ATTR, threading.RLock())  # setdefault is atomic
@@ -115,8 +124,45 @@ def _placement(name: str, model: nn.Module) -> tuple[int | None, int | None, str
     return None, None, "other"
 
 
+class _DiscoveryCache:
+    """Model → its SE modules, held weakly (a model's entry goes when the model does); safe across threads."""
+
+    def __init__(self) -> None:
+        self._found: weakref.WeakKeyDictionary[nn.Module, tuple[SEModule, ...]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, model: nn.Module) -> tuple[SEModule, ...] | None:
+        with self._lock:
+            return self._found.get(model)
+
+    def put(self, model: nn.Module, modules: tuple[SEModule, ...]) -> None:
+        with self._lock:
+            self._found[model] = modules
+
+    def forget(self, model: nn.Module) -> None:
+        with self._lock:
+            self._found.pop(model, None)
+
+
+_DISCOVERED = _DiscoveryCache()  # the module's one piece of state: a weak cache, see the module docstring
+
+
+def forget_se_modules(model: nn.Module) -> None:
+    """Drop the cached SE discovery of ``model`` (after replacing or adding SE layers in it)."""
+    _DISCOVERED.forget(model)
+
+
 def find_se_modules(model: nn.Module) -> list[SEModule]:
-    """SE layers of ``model`` by structure (outermost qualifying module), in registration order."""
+    """SE layers of ``model`` by structure (outermost qualifying module), in registration order; cached per
+    model (a fresh list each call, so callers may change it)."""
+    cached = _DISCOVERED.get(model)
+    if cached is None:
+        cached = tuple(_discover(model))
+        _DISCOVERED.put(model, cached)
+    return list(cached)
+
+
+def _discover(model: nn.Module) -> list[SEModule]:
     found: list[SEModule] = []
     taken: list[str] = []
     for name, module in model.named_modules():
@@ -195,7 +241,7 @@ def se_input(model: nn.Module, x: Tensor, name: str) -> Tensor:
     """The feature map entering SE layer ``name`` (B×C×H×W, before scaling), from one forward of ``x``."""
     modules = {m.name: m for m in find_se_modules(model)}
     if name not in modules:
-        raise ValueError(f"{name!r} is not an SE layer of this model")
+        raise ConfigError(f"{name!r} is not an SE layer of this model")
     owner = threading.get_ident()
     grabbed: list[Tensor] = []
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from sedensenet.analysis.capture import Capture, SEModule, capture_excitations, find_se_modules
+from sedensenet.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,10 @@ def _validate(intervention: Intervention, modules: Sequence[SEModule]) -> None:
     wanted = [] if intervention.off == "all" else list(intervention.off)
     unknown = [n for n in [*wanted, *intervention.channels] if n not in names]
     if unknown:
-        raise ValueError(f"unknown SE layer(s) {unknown}; the model's SE layers are {list(names)[:5]} …")
+        raise ConfigError(f"unknown SE layer(s) {unknown}; the model's SE layers are {list(names)[:5]} …")
     for name, chans in intervention.channels.items():
         if any(c < 0 for c in chans):
-            raise ValueError(f"negative channel index in {name}: {sorted(chans)}")
+            raise ConfigError(f"negative channel index in {name}: {sorted(chans)}")
 
 
 @contextmanager
@@ -70,7 +71,7 @@ def intervening(model: nn.Module, intervention: Intervention,
             new = torch.ones_like(out) if off else out.clone()
             for c, v in chans.items():
                 if c >= new.shape[1]:
-                    raise ValueError(f"channel {c} is outside 0…{new.shape[1] - 1} in this SE layer")
+                    raise ConfigError(f"channel {c} is outside 0…{new.shape[1] - 1} in this SE layer")
                 new[:, c] = v
             return new
         return hook

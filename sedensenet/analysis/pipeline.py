@@ -13,6 +13,7 @@ from PIL import Image
 from sedensenet.analysis.attribution import Attribution, attribute
 from sedensenet.analysis.capture import Capture, capture_excitations
 from sedensenet.data.images import model_input_view, preprocess
+from sedensenet.errors import ConfigError
 from sedensenet.models.checkpoint import LoadedModel
 
 
@@ -39,17 +40,17 @@ def resolve_target(spec: str | int | None, capture: Capture, classes: Sequence[s
     if isinstance(spec, int) or (isinstance(spec, str) and spec.lstrip("-").isdigit()):
         idx = int(spec)
         if not 0 <= idx < len(classes):
-            raise ValueError(f"target index {idx} is outside 0…{len(classes) - 1}")
+            raise ConfigError(f"target index {idx} is outside 0…{len(classes) - 1}")
         return idx
     if spec.startswith("top") and spec[3:].isdigit():
         k = int(spec[3:])
         if not 1 <= k <= len(classes):
-            raise ValueError(f"target {spec!r}: the model has {len(classes)} classes")
+            raise ConfigError(f"target {spec!r}: the model has {len(classes)} classes")
         return capture.top_k(k, image)[k - 1][0]
     if spec in classes:
         return list(classes).index(spec)
     shown = ", ".join(list(classes)[:12]) + (" …" if len(classes) > 12 else "")
-    raise ValueError(f"target {spec!r} is not 'pred', 'topK', a class index or a class name ({shown})")
+    raise ConfigError(f"target {spec!r} is not 'pred', 'topK', a class index or a class name ({shown})")
 
 
 def explain_image(loaded: LoadedModel, image: Image.Image, method: str, target: int, **options: Any) -> Attribution:

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from sedensenet.analysis.capture import capture_excitations, find_se_modules
+from sedensenet.errors import ConfigError
 
 
 @dataclass
@@ -55,7 +56,7 @@ def excitation_stats(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]],
     """
     modules = find_se_modules(model)
     if not modules:
-        raise ValueError("the model has no SE layers (baseline?); class-wise excitation needs an SE model")
+        raise ConfigError("the model has no SE layers (baseline?); class-wise excitation needs an SE model")
     k = len(classes)
     counts = np.zeros(k, dtype=np.int64)
     sums: list[torch.Tensor] = []
@@ -74,7 +75,7 @@ def excitation_stats(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]],
             sq[i] += onehot.T @ (e * e)
         counts += onehot.sum(0).long().numpy()
     if not sums:
-        raise ValueError("the dataset is empty")
+        raise ConfigError("the dataset is empty")
     n = np.maximum(counts, 1)[:, None]
     layers = []
     for name, s, q in zip(names, sums, sq, strict=True):

@@ -23,7 +23,7 @@ PRED_TARGET = "top-1"
 
 def method_label(method: str) -> str:
     """"Integrated Gradients" for ``integrated_gradients``: captions never show raw keys."""
-    return METHODS[method].split(" — ")[0]
+    return METHODS[method].label
 
 
 def layer_label(name: str) -> str:
@@ -147,16 +147,17 @@ def attribution_controls(sel: Selection, cap: Capture, *, prefix: str = "", mode
         sign = c3.radio("Sign", SIGN_MODES, horizontal=True, **state.keep(f"{prefix}sign", "positive", SIGN_MODES))
     c4, c5, c6 = st.columns(3)
     opacity = c4.slider("Opacity", 0.0, 1.0, step=0.05, **state.keep(f"{prefix}opacity", 0.65))
-    if "gradcam" in method and not sel.presenter:
+    if METHODS[method].needs_layer and not sel.presenter:
         layers = gradcam_layers(sel.loaded.model)
         layer = c5.selectbox("Grad-CAM layer", layers, format_func=layer_label,
                              **state.keep(f"{prefix}gradcam_layer", layers[-1], layers))
-    if method not in ("occlusion", "gradcam", "guided_gradcam") and not sel.presenter:
+    if METHODS[method].smoothgrad and not sel.presenter:
         smooth = int(c6.number_input("SmoothGrad samples (0 = off)", 0, 32, step=1,
                                      **state.keep(f"{prefix}smooth", 0)))
     p = float(cap.probs[0, target])
     who = model_name or ("SE model" if sel.variant == "se" else "baseline")
-    st.caption(f"{METHODS[method]}. Target **{classes[target]}**: {p:.1%} under the {who}.")
+    spec = METHODS[method]
+    st.caption(f"{spec.label} — {spec.description}. Target **{classes[target]}**: {p:.1%} under the {who}.")
     return {"method": method, "target": target, "sign": sign, "opacity": float(opacity), "layer": layer,
             "smooth": smooth}
 

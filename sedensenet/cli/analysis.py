@@ -11,6 +11,8 @@ import numpy as np
 from PIL import Image
 
 from sedensenet.analysis.attribution import METHODS, SIGN_MODES
+from sedensenet.cli.options import add_device, add_json
+from sedensenet.errors import ConfigError
 
 
 def add_predict_parser(sub: Any) -> None:
@@ -20,8 +22,8 @@ def add_predict_parser(sub: Any) -> None:
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth): sedensenet or DenseNet state_dict")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="one or more image files (PNG, JPEG, WebP, BMP, GIF)")
     p.add_argument("--top", type=int, default=5, help="how many classes to list (default 5)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU; the default), cpu, cuda, mps")
-    p.add_argument("--json", action="store_true", help="print one JSON document (schema in README)")
+    add_device(p)
+    add_json(p, "print one JSON document (schema in README)")
     p.set_defaults(handler=_cmd_predict)
 
 
@@ -36,7 +38,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from sedensenet.models.checkpoint import load_checkpoint
 
     if args.top < 1:
-        raise ValueError("--top must be ≥ 1")
+        raise ConfigError("--top must be ≥ 1")
     images = _load_all(args.images)
     loaded = load_checkpoint(args.checkpoint, device=args.device)
     cap = run_capture(loaded, images)
@@ -60,17 +62,20 @@ def add_explain_parser(sub: Any) -> None:
                                    "attribution map saved as .npy plus an overlay .png in --out.")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth): sedensenet or DenseNet state_dict")
     p.add_argument("image", metavar="IMAGE", help="the image to explain (PNG, JPEG, WebP, BMP, GIF)")
-    p.add_argument("--method", default="integrated_gradients", choices=sorted(METHODS),
-                   help="attribution method (default integrated_gradients)")
+    p.add_argument("--method", default="integrated_gradients", choices=sorted(METHODS), metavar="METHOD",
+                   help="attribution method (default integrated_gradients): " + "; ".join(
+                       f"{m.name} = {m.label}" for m in METHODS.values()))
     p.add_argument("--target", default="pred",
                    help="class to explain: pred (default), top2/top3…, a class name or index")
-    p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the last feature map)")
-    p.add_argument("--smoothgrad", type=int, default=0, help="SmoothGrad samples for gradient methods (0 = off)")
+    p.add_argument("--layer", default=None, help="layer for " + ", ".join(
+        m.name for m in METHODS.values() if m.needs_layer) + " (default: the last feature map)")
+    p.add_argument("--smoothgrad", type=int, default=0, help="SmoothGrad samples (0 = off) for " + ", ".join(
+        m.name for m in METHODS.values() if m.smoothgrad))
     p.add_argument("--sign", default="positive", choices=SIGN_MODES, help="sign mode of the overlay")
     p.add_argument("--top", type=int, default=5, help="how many classes to list (default 5)")
     p.add_argument("--out", default="explain-out", help="folder for the .npy map and overlay .png")
-    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU; the default), cpu, cuda, mps")
-    p.add_argument("--json", action="store_true", help="print one JSON document (schema in README)")
+    add_device(p)
+    add_json(p, "print one JSON document (schema in README)")
     p.set_defaults(handler=_cmd_explain)
 
 
@@ -119,3 +124,6 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if flagged:
         print(f"⚠ {NEAR_CONSTANT_NOTE}")
     return 0
+
+
+COMMANDS = (add_predict_parser, add_explain_parser)

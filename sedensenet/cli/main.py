@@ -1,103 +1,43 @@
-"""Command line: ``sedensenet COMMAND …`` (every command has ``--help``; ``--json`` prints one JSON document)."""
+"""Command line: ``sedensenet COMMAND …`` (every command has ``--help``; ``--json`` prints one JSON document).
+
+Convention: each module of this package that defines commands exposes ``COMMANDS``, a tuple of
+``register(subparsers)`` functions; a handler returns the exit status. Errors the user can fix
+(:class:`~sedensenet.errors.SedensenetError`) print one line and exit 2; anything else is a bug: its traceback goes
+to a log file (or the terminal with ``--debug``) and the user sees one line pointing at it, exit 1.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
 
-from sedensenet.cli.quickhelp import DESCRIPTION, EPILOG, is_top_level_help, top_level_parser
+from sedensenet.cli.quickhelp import DEBUG_HELP, DESCRIPTION, EPILOG, is_top_level_help, top_level_parser
 from sedensenet.errors import SedensenetError
 
-if TYPE_CHECKING:
-    from sedensenet.models.checkpoint import LoadedModel
-
 Handler = Callable[[argparse.Namespace], int]
-
-
-def model_summary(loaded: LoadedModel) -> dict[str, Any]:
-    """Architecture, SE placement, classes, parameter counts and input size of a loaded checkpoint."""
-    from sedensenet.models.densenet import count_parameters, se_input_widths
-    from sedensenet.models.summary import se_parameters
-
-    cfg = loaded.config
-    return {
-        "arch": cfg.arch,
-        "se": cfg.se,
-        "se_layers": len(se_input_widths(cfg)),
-        "se_hidden": cfg.se_hidden if cfg.se_hidden is not None else f"C // {cfg.se_reduction} (≥ 1)",
-        "se_bias": cfg.se_bias,
-        "growth_rate": cfg.growth_rate,
-        "block_config": list(cfg.block_config),
-        "num_init_features": cfg.num_init_features,
-        "stem": cfg.stem,
-        "num_classes": cfg.num_classes,
-        "classes": loaded.classes,
-        "parameters": count_parameters(loaded.model),
-        "se_parameters": se_parameters(loaded.model),
-        "input_size": loaded.input_size,
-        "mean": loaded.meta["mean"],
-        "std": loaded.meta["std"],
-        "source": loaded.meta.get("source"),
-        "assumed": loaded.meta.get("assumed", []),
-        "epochs_trained": len(loaded.meta.get("history") or []),
-        "device": str(loaded.device),
-    }
-
-
-def _cmd_info(args: argparse.Namespace) -> int:
-    from sedensenet.models.checkpoint import load_checkpoint
-
-    loaded = load_checkpoint(args.checkpoint, device=args.device)
-    info = model_summary(loaded)
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    classes = info["classes"]
-    shown = ", ".join(classes[:10]) + (f" … ({len(classes)} in all)" if len(classes) > 10 else "")
-    rows = [
-        ("architecture", f"{info['arch']} (blocks {info['block_config']}, growth {info['growth_rate']}, "
-                         f"{info['stem']} stem)"),
-        ("SE placement", f"{info['se']} ({info['se_layers']} SE layers, hidden {info['se_hidden']}, "
-                         f"bias {'on' if info['se_bias'] else 'off'})"),
-        ("parameters", f"{info['parameters']:,} ({info['se_parameters']:,} in SE)"),
-        ("input", f"{info['input_size']}×{info['input_size']}, mean {info['mean']}, std {info['std']}"),
-        ("classes", shown),
-        ("loaded as", f"{info['source']} on {info['device']}"),
-        ("epochs trained", str(info["epochs_trained"])),
-    ]
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
-    for note in info["assumed"]:
-        print(f"{'assumed':<{width}}  {note}")
-    return 0
+LOG_NAME = "sedensenet-error.log"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sedensenet`` argument parser with every sub-command."""
+    from sedensenet.cli import analysis, info, report, training
+
     parser = argparse.ArgumentParser(prog="sedensenet", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    info = sub.add_parser("info", help="describe a checkpoint (architecture, SE placement, classes, params)",
-                          description="Describe a checkpoint: sedensenet file or raw DenseNet state_dict.")
-    info.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth)")
-    info.add_argument("--json", action="store_true", help="print one JSON document")
-    info.add_argument("--device", default="cpu", help="device to load on (auto, cpu, cuda, mps; default cpu)")
-    info.set_defaults(handler=_cmd_info)
-    for register in _extra_commands():
-        register(sub)
+    for module in (info, analysis, report, training):
+        for register in module.COMMANDS:
+            register(sub)
     return parser
 
 
-def _extra_commands() -> list[Callable[[Any], None]]:
-    """Sub-command registrars from other modules (kept out of this file so each stays small)."""
-    from sedensenet.cli.analysis import add_explain_parser, add_predict_parser
-    from sedensenet.cli.report import add_report_parser
-    from sedensenet.cli.training import REGISTRARS
-
-    return [add_predict_parser, add_explain_parser, add_report_parser, *REGISTRARS]
+def error_log() -> Path:
+    """Where unexpected errors' tracebacks are written."""
+    return Path(tempfile.gettempdir()) / LOG_NAME
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,14 +48,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    name = f"sedensenet {args.command}"
     try:
         return handler(args)
-    except (SedensenetError, FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"sedensenet {args.command}: error: {exc}", file=sys.stderr)
+    except SedensenetError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sedensenet {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a user error: keep the traceback, show one line
+        if args.debug:
+            raise
+        log = error_log()
+        try:
+            with log.open("a", encoding="utf-8") as fh:
+                fh.write(f"$ {' '.join(sys.argv)}\n{''.join(traceback.format_exception(exc))}\n")
+            where = f"the traceback is in {log}"
+        except OSError:
+            where = "rerun with --debug for the traceback"
+        print(f"{name}: unexpected error ({type(exc).__name__}: {exc}); {where} "
+              f"(or rerun as 'sedensenet --debug {args.command} …')", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

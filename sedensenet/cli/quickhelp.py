@@ -18,12 +18,14 @@ COMMANDS: dict[str, str] = {
 }
 PROG = "sedensenet"
 DESCRIPTION = "SE-DenseNet models and tools that make channel attention visible."
+DEBUG_HELP = "show the full traceback of an unexpected error"
 EPILOG = "Every command has its own --help, e.g. 'sedensenet explain --help'."
 
 
 def top_level_parser() -> argparse.ArgumentParser:
     """The top-level parser with every command listed (not populated): enough to print ``--help``."""
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, text in COMMANDS.items():
         sub.add_parser(name, help=text)

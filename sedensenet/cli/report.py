@@ -6,15 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-REPORT_METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "deeplift", "gradient_shap",
-                  "guided_backprop", "occlusion", "gradcam", "guided_gradcam")
+from sedensenet.analysis.attribution import METHODS
+from sedensenet.cli.options import add_device
+from sedensenet.errors import ConfigError
 
 
 def _methods(text: str) -> list[str]:
     chosen = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in chosen if m not in REPORT_METHODS]
+    unknown = [m for m in chosen if m not in METHODS]
     if not chosen or unknown:
-        raise argparse.ArgumentTypeError(f"choose comma-separated methods from {', '.join(REPORT_METHODS)}")
+        raise argparse.ArgumentTypeError(f"choose comma-separated methods from {', '.join(METHODS)}")
     return chosen
 
 
@@ -31,7 +32,7 @@ def add_report_parser(sub: Any) -> None:
     p.add_argument("--methods", type=_methods, default=["gradcam", "integrated_gradients"],
                    help="comma-separated attribution methods (default gradcam,integrated_gradients)")
     p.add_argument("--top", type=int, default=5, help="how many classes to list (default 5)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, mps (default auto)")
+    add_device(p)
     p.add_argument("--out", default="report.html", help="output HTML file (default report.html)")
     p.set_defaults(handler=_cmd_report)
 
@@ -42,7 +43,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from sedensenet.report import build_report
 
     if args.top < 1:
-        raise ValueError("--top must be ≥ 1")
+        raise ConfigError("--top must be ≥ 1")
     image = load_image(args.image)
     loaded = load_checkpoint(args.checkpoint, device=args.device)
     baseline = load_checkpoint(args.baseline, device=args.device) if args.baseline else None
@@ -56,3 +57,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     tmp.replace(out)
     print(f"wrote {out} ({len(doc.encode()) / 1e6:.1f} MB)")
     return 0
+
+
+COMMANDS = (add_report_parser,)

@@ -13,6 +13,8 @@ import numpy as np
 from numpy.random import Generator
 from PIL import Image, ImageDraw
 
+from sedensenet.errors import ConfigError
+
 DEMO_CLASSES = ("circle", "square", "triangle", "star", "heart", "cross", "ring", "arrow")
 SUPERSAMPLE = 4
 
@@ -135,7 +137,7 @@ def _clutter(img: np.ndarray, rng: Generator) -> np.ndarray:
 def make_sample(seed: int, index: int, size: int = 64, classes: tuple[str, ...] = DEMO_CLASSES) -> DemoSample:
     """Sample ``index`` of the dataset ``seed``: class ``index % len(classes)``, everything else random."""
     if size < 16:
-        raise ValueError(f"demo images need size ≥ 16, got {size}")
+        raise ConfigError(f"demo images need size ≥ 16, got {size}")
     rng = np.random.default_rng([seed, index])
     label = index % len(classes)
     bg = _clutter(_background(size, rng), rng)

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import Tensor, nn
 
+from sedensenet.errors import ConfigError
+
 SE_PLACEMENTS = ("none", "layer", "block", "final")
 STEMS = ("imagenet", "small")
 
@@ -47,21 +49,21 @@ class ModelConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "block_config", tuple(int(b) for b in self.block_config))
         if self.se not in SE_PLACEMENTS:
-            raise ValueError(f"se={self.se!r} is not a placement; choose one of {', '.join(SE_PLACEMENTS)}")
+            raise ConfigError(f"se={self.se!r} is not a placement; choose one of {', '.join(SE_PLACEMENTS)}")
         if self.stem not in STEMS:
-            raise ValueError(f"stem={self.stem!r} is not known; choose one of {', '.join(STEMS)}")
+            raise ConfigError(f"stem={self.stem!r} is not known; choose one of {', '.join(STEMS)}")
         if not self.block_config or min(self.block_config) < 1:
-            raise ValueError(f"block_config={self.block_config} needs at least one block of ≥ 1 layer")
+            raise ConfigError(f"block_config={self.block_config} needs at least one block of ≥ 1 layer")
         if not 0 < self.compression <= 1:
-            raise ValueError(f"compression={self.compression} must be in (0, 1]")
+            raise ConfigError(f"compression={self.compression} must be in (0, 1]")
         if min(self.growth_rate, self.num_init_features, self.bn_size, self.num_classes, self.in_channels) < 1:
-            raise ValueError("growth_rate, num_init_features, bn_size, num_classes and in_channels must be ≥ 1")
+            raise ConfigError("growth_rate, num_init_features, bn_size, num_classes and in_channels must be ≥ 1")
         if self.se_reduction < 1:
-            raise ValueError(f"se_reduction={self.se_reduction} must be ≥ 1")
+            raise ConfigError(f"se_reduction={self.se_reduction} must be ≥ 1")
         if self.se_hidden is not None and self.se_hidden < 0:
-            raise ValueError(f"se_hidden={self.se_hidden} must be ≥ 1 (or None to use the reduction)")
+            raise ConfigError(f"se_hidden={self.se_hidden} must be ≥ 1 (or None to use the reduction)")
         if not 0 <= self.drop_rate < 1:
-            raise ValueError(f"drop_rate={self.drop_rate} must be in [0, 1)")
+            raise ConfigError(f"drop_rate={self.drop_rate} must be in [0, 1)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON- and ``weights_only``-safe dict."""
@@ -75,7 +77,7 @@ class ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+            raise ConfigError(f"unknown model config keys: {', '.join(unknown)}")
         return cls(**data)
 
     def se_hidden_for(self, channels: int) -> int:
@@ -104,7 +106,7 @@ ARCHS: dict[str, dict[str, Any]] = {
 def densenet_bc_config(depth: int = 100, growth: int = 12) -> dict[str, Any]:
     """Block layout of a CIFAR DenseNet-BC of ``depth`` (3 blocks of (depth-4)/6 bottleneck layers)."""
     if (depth - 4) % 6 != 0 or depth < 10:
-        raise ValueError(f"DenseNet-BC depth must be 6n+4 with n ≥ 1 (e.g. 40, 100, 190); got {depth}")
+        raise ConfigError(f"DenseNet-BC depth must be 6n+4 with n ≥ 1 (e.g. 40, 100, 190); got {depth}")
     n = (depth - 4) // 6
     return dict(growth_rate=growth, block_config=(n, n, n), num_init_features=2 * growth)
 
@@ -268,7 +270,7 @@ def resolve_config(arch: str = "densenet121", *, se: str = "layer", reduction: i
     ``depth``/``growth`` select a DenseNet-BC layout; ``small_inputs=True`` picks the 3x3 stem.
     """
     if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
+        raise ConfigError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
     params: dict[str, Any] = dict(ARCHS[arch])
     if arch == "densenet_bc" or "depth" in options:
         params.update(densenet_bc_config(options.pop("depth", 100), options.pop("growth", 12)))

@@ -1,12 +1,66 @@
-"""Architecture summary for the Model page: stages, SE placements, parameters and FLOPs."""
+"""Architecture summaries for ``sedensenet info`` and the Model page: stages, SE placements, parameters, FLOPs."""
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from sedensenet.models.densenet import ModelConfig, SELayer, count_parameters
+from sedensenet.models.checkpoint import LoadedModel
+from sedensenet.models.densenet import ModelConfig, SELayer, count_parameters, se_input_widths
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What ``sedensenet info`` prints and the Model page shows about a loaded checkpoint."""
+
+    arch: str
+    se: str
+    se_layers: int
+    se_hidden: int | str
+    se_bias: bool
+    growth_rate: int
+    block_config: list[int]
+    num_init_features: int
+    stem: str
+    num_classes: int
+    classes: list[str]
+    parameters: int
+    se_parameters: int
+    input_size: int
+    mean: list[float]
+    std: list[float]
+    source: str | None
+    assumed: list[str]
+    epochs_trained: int
+    device: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (the ``info --json`` document)."""
+        return asdict(self)
+
+    @property
+    def se_share(self) -> float:
+        """SE parameters relative to the rest of the model."""
+        return self.se_parameters / max(1, self.parameters - self.se_parameters)
+
+
+def summarise(loaded: LoadedModel) -> ModelSummary:
+    """Architecture, SE placement, classes, parameter counts and input size of a loaded checkpoint."""
+    cfg = loaded.config
+    meta = loaded.meta
+    return ModelSummary(
+        arch=cfg.arch, se=cfg.se, se_layers=len(se_input_widths(cfg)),
+        se_hidden=cfg.se_hidden if cfg.se_hidden is not None else f"C // {cfg.se_reduction} (≥ 1)",
+        se_bias=cfg.se_bias, growth_rate=cfg.growth_rate, block_config=list(cfg.block_config),
+        num_init_features=cfg.num_init_features, stem=cfg.stem, num_classes=cfg.num_classes,
+        classes=list(loaded.classes), parameters=count_parameters(loaded.model),
+        se_parameters=se_parameters(loaded.model), input_size=loaded.input_size, mean=list(meta["mean"]),
+        std=list(meta["std"]), source=meta.get("source"), assumed=list(meta.get("assumed", [])),
+        epochs_trained=len(meta.get("history") or []), device=str(loaded.device))
 
 
 def model_stages(cfg: ModelConfig) -> tuple[list[tuple[str, str, int]], list[str]]:

@@ -10,8 +10,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from sedensenet.data.images import DemoShapes, ImageError, ImageFolderDataset, ImageListDataset, eval_transform
-from sedensenet.data.splits import SplitFileError, read_split_file, select
+from sedensenet.data.images import DemoShapes, ImageFolderDataset, ImageListDataset, eval_transform
+from sedensenet.data.splits import read_split_file, select
+from sedensenet.errors import ConfigError
 from sedensenet.models.checkpoint import LoadedModel, load_checkpoint
 
 
@@ -38,13 +39,10 @@ def report_from_confusion(cm: torch.Tensor, classes: list[str]) -> dict[str, Any
 def split_dataset(loaded: LoadedModel, root: str | Path, split_file: str | Path, split: str,
                   transform: Any) -> Dataset:
     """The ``split`` rows of ``split_file`` under ``root``, labelled with the model's class indices."""
-    try:
-        rows = select(read_split_file(split_file, root), split)
-    except SplitFileError as exc:
-        raise ValueError(str(exc)) from None
+    rows = select(read_split_file(split_file, root), split)  # its SplitFileError is already a user-facing error
     unknown = sorted({r.cls for r in rows} - set(loaded.classes))
     if unknown:
-        raise ValueError(f"the split file's classes {unknown} are not among the model's classes {loaded.classes}")
+        raise ConfigError(f"the split file's classes {unknown} are not among the model's classes {loaded.classes}")
     index = {c: i for i, c in enumerate(loaded.classes)}
     return ImageListDataset([(r.path, index[r.cls]) for r in rows], transform)
 
@@ -58,20 +56,17 @@ def dataset_for(loaded: LoadedModel, data: str, *, demo_n: int = 800, demo_seed:
     tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"], resize or meta.get("resize", "crop"))
     if data == "demo":
         if loaded.classes != list(DemoShapes.classes):
-            raise ValueError(f"the model's classes {loaded.classes} are not the demo classes {DemoShapes.classes}")
+            raise ConfigError(f"the model's classes {loaded.classes} are not the demo classes {DemoShapes.classes}")
         return DemoShapes(demo_n, seed=demo_seed, transform=tf)
     if data in ("cifar10", "cifar100"):
         from sedensenet.data.datasets import cifar
 
         return cifar(data, Path(data_dir), loaded.input_size, augment=False).val
     if not Path(data).is_dir():
-        raise ValueError(f"DATA {data!r} is neither 'demo', 'cifar10', 'cifar100' nor an existing folder")
+        raise ConfigError(f"DATA {data!r} is neither 'demo', 'cifar10', 'cifar100' nor an existing folder")
     if split_file is not None:
         return split_dataset(loaded, data, split_file, split, tf)
-    try:
-        return ImageFolderDataset(data, tf, classes=loaded.classes)
-    except ImageError as exc:
-        raise ValueError(str(exc)) from None
+    return ImageFolderDataset(data, tf, classes=loaded.classes)  # its ImageError is already a user-facing error
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str, *, demo_n: int = 800, demo_seed: int = 12345,

@@ -8,7 +8,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from sedensenet.data.datasets import DatasetSpec, build_datasets
-from sedensenet.device import resolve_device
+from sedensenet.device import DEVICE_HELP, resolve_device
+from sedensenet.errors import ConfigError, MissingFileError
+from sedensenet.fields import option
 from sedensenet.models.checkpoint import load_checkpoint, save_checkpoint
-from sedensenet.models.densenet import SEDenseNet, build_model
+from sedensenet.models.densenet import ARCHS, SE_PLACEMENTS, SEDenseNet, build_model
 
 Log = Callable[[str], None]
 
@@ -31,52 +33,59 @@ Log = Callable[[str], None]
 class TrainConfig:
     """Every knob of a training run (stored in the checkpoint as ``meta["train_args"]``)."""
 
-    data: str = "demo"
-    data_dir: str = "data"
-    val_split: float = 0.1
-    split_file: str | None = None
-    demo_train: int = 4000
-    demo_val: int = 800
-    demo_seed: int = 0
-    arch: str = "demo"
-    se: str = "layer"
-    reduction: int = 4
-    se_hidden: int | None = None
-    se_bias: bool = False
-    memory_efficient: bool = False
-    drop_rate: float = 0.0
-    depth: int | None = None
-    growth: int | None = None
-    input_size: int | None = None
-    batch_size: int = 64
-    epochs: int = 10
-    optimizer: str = "sgd"
-    lr: float | None = None
-    momentum: float = 0.9
-    weight_decay: float | None = None
-    schedule: str = "cosine"
-    label_smoothing: float = 0.0
-    augment: bool = True
-    color_jitter: float = 0.2
-    seed: int = 0
-    workers: int = 2
-    device: str = "auto"
-    amp: bool = True
-    channels_last: bool = True
-    limit_batches: int | None = None
-    out: str = "model.pt"
-    resume: bool = False
-    quiet: bool = False
+    data: str = option("demo", "'demo', 'cifar10', 'cifar100' or an image folder", group="data")
+    data_dir: str = option("data", "where CIFAR lives / is downloaded to", group="data")
+    val_split: float = option(0.1, "fraction of each class held out when the folder has no train/ and val/",
+                              group="data")
+    split_file: str | None = option(None, "CSV with path,split[,class] (paths relative to --data): train on "
+                                     "'train', select on 'val'; 'test' is never read in training", group="data")
+    demo_train: int = option(4000, "demo training images", group="data")
+    demo_val: int = option(800, "demo validation images", group="data")
+    demo_seed: int = option(0, "demo dataset seed (validation uses seed+1)", group="data")
+    arch: str = option("demo", "architecture", group="model", choices=tuple(sorted(ARCHS)))
+    se: str = option("layer", "SE placement", group="model", choices=SE_PLACEMENTS)
+    reduction: int = option(4, "SE reduction ratio r: hidden = max(1, C // r)", group="model")
+    se_hidden: int | None = option(None, "fixed SE hidden width (overrides r)", group="model")
+    se_bias: bool = option(False, "biases in the SE linear layers", group="model")
+    memory_efficient: bool = option(False, "checkpoint bottlenecks to save memory", group="model")
+    drop_rate: float = option(0.0, "dropout after each dense layer", group="model")
+    depth: int | None = option(None, "DenseNet-BC depth (6n+4) for --arch densenet_bc", group="model")
+    growth: int | None = option(None, "growth rate override", group="model")
+    input_size: int | None = option(None, "square input size (default: 64 demo, 32 CIFAR, 224 folders)",
+                                    group="data")
+    batch_size: int = option(64, "images per batch", group="optimisation")
+    epochs: int = option(10, "epochs to train (with --resume: up to this many in all)", group="optimisation")
+    optimizer: str = option("sgd", "SGD+Nesterov momentum or AdamW", group="optimisation",
+                            choices=("sgd", "adamw"))
+    lr: float | None = option(None, "peak learning rate (default 0.1 SGD, 1e-3 AdamW)", group="optimisation")
+    momentum: float = option(0.9, "SGD momentum", group="optimisation")
+    weight_decay: float | None = option(None, "default 1e-4 SGD, 0.05 AdamW", group="optimisation")
+    schedule: str = option("cosine", "after a short warm-up: cosine decay, or ×0.1 at 50% and 75% (step)",
+                           group="optimisation", choices=("cosine", "step", "none"))
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss", group="optimisation")
+    augment: bool = option(True, "turn off data augmentation", group="data")
+    color_jitter: float = option(0.2, "brightness/contrast/saturation jitter (never hue; 0 turns it off)",
+                                 group="data")
+    seed: int = option(0, "random seed (model, data order, augmentation)", group="optimisation")
+    workers: int = option(2, "data-loading processes", group="data")
+    device: str = option("auto", DEVICE_HELP, group="run")
+    amp: bool = option(True, "no mixed precision on CUDA", group="run")
+    channels_last: bool = option(True, "no channels_last memory format on CUDA", group="run")
+    limit_batches: int | None = option(None, "stop each epoch after N batches (smoke runs)", group="optimisation")
+    out: str = option("model.pt", "best checkpoint path", group="run")
+    resume: bool = option(False, "continue from <out>.last.pt up to --epochs", group="run")
+    quiet: bool = option(False, "no progress bars", group="run")
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("sgd", "adamw"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "step", "none"):
-            raise ValueError(f"schedule must be 'cosine', 'step' or 'none', got {self.schedule!r}")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{f.name} must be one of {', '.join(map(repr, choices))}, "
+                                  f"got {getattr(self, f.name)!r}")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch size must be ≥ 1")
+            raise ConfigError("epochs and batch size must be ≥ 1")
         if not 0 <= self.label_smoothing < 1:
-            raise ValueError("label smoothing must be in [0, 1)")
+            raise ConfigError("label smoothing must be in [0, 1)")
 
     @property
     def learning_rate(self) -> float:
@@ -252,10 +261,10 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
     optimizer = _optimizer(cfg, model)
     if cfg.resume:
         if not last.is_file():
-            raise FileNotFoundError(f"--resume: no {last} to resume from; run without --resume first")
+            raise MissingFileError(f"--resume: no {last} to resume from; run without --resume first")
         state = load_checkpoint(last, device="cpu")
         if state.config != model.config:
-            raise ValueError(f"--resume: {last} holds a different architecture ({state.config.arch}, "
+            raise ConfigError(f"--resume: {last} holds a different architecture ({state.config.arch}, "
                              f"se={state.config.se}); use the same model options as the first run")
         model.load_state_dict(state.model.state_dict())
         resume = state.meta.get("resume") or {}
@@ -332,7 +341,7 @@ def _plain_args(cfg: TrainConfig) -> dict[str, Any]:
 def train_pair(cfg: TrainConfig, *, log: Log = print) -> tuple[TrainResult, TrainResult]:
     """Train the SE model and its baseline with the same data order, seed and hyper-parameters."""
     if cfg.se == "none":
-        raise ValueError("--pair trains an SE model and its baseline; choose an SE placement other than 'none'")
+        raise ConfigError("--pair trains an SE model and its baseline; choose an SE placement other than 'none'")
     spec = build_datasets(cfg)
     out = Path(cfg.out)
     base_out = baseline_path(out)
