@@ -12,7 +12,8 @@ from seed_reference import SeedDenseNet, randomise_bn
 from torch import nn
 
 from sedensenet import load_checkpoint
-from sedensenet.analysis.capture import capture_excitations, find_se_modules
+from sedensenet.analysis.capture import capture_excitations, find_se_modules, se_input
+from sedensenet.errors import ConfigError
 
 
 def _manual(model: nn.Module, x: torch.Tensor, se_names: list[str]) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
@@ -133,4 +134,82 @@ def test_hooks_removed_even_when_forward_fails() -> None:
     model = tiny("layer")
     with pytest.raises(RuntimeError):
         capture_excitations(model, torch.randn(1, 5, 32, 32))  # wrong channel count
+    assert all_hooks(model) == 0
+
+
+def test_se_discovery_is_cached_per_model_and_held_weakly() -> None:
+    import gc
+    import weakref
+
+    from sedensenet.analysis import capture as capture_module
+
+    model = tiny("layer")
+    first = find_se_modules(model)
+    calls = []
+    original = capture_module._discover
+    capture_module._discover = lambda m: calls.append(m) or original(m)
+    try:
+        again = find_se_modules(model)
+        assert calls == [] and [s.module for s in again] == [s.module for s in first]  # no second walk
+        other = tiny("block")
+        assert [s.name for s in find_se_modules(other)] == ["features.se1", "features.se2", "features.se3"]
+        assert calls == [other]  # a new model is walked once
+    finally:
+        capture_module._discover = original
+    again.clear()
+    assert len(find_se_modules(model)) == len(first)  # callers get their own list
+    ref = weakref.ref(model)
+    del model, first, again, other
+    gc.collect()
+    assert ref() is None  # the cache does not keep a model alive
+
+
+def test_forget_se_modules_after_replacing_a_layer() -> None:
+    from sedensenet.analysis.capture import forget_se_modules
+    from sedensenet.models.densenet import SELayer
+
+    model = tiny("layer")
+    layer = model.features.denseblock1.denselayer1
+    assert find_se_modules(model)[0].module is layer.se
+    layer.se = SELayer(layer.se.fc[0].in_features, 2)
+    forget_se_modules(model)
+    assert find_se_modules(model)[0].module is layer.se
+    cap = capture_excitations(model, torch.randn(1, 3, 32, 32))
+    with torch.no_grad():
+        pooled = cap.records[0].squeeze
+        torch.testing.assert_close(cap.records[0].excitation, layer.se.fc(pooled))  # the new layer's gate
+
+
+def test_concurrent_first_discovery_agrees() -> None:
+    model = tiny("layer")
+    barrier = threading.Barrier(6)
+
+    def worker(_i: int) -> list[str]:
+        barrier.wait()
+        return [m.name for m in find_se_modules(model)]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(worker, range(6)))
+    assert all(r == results[0] for r in results) and len(results[0]) == 6
+
+
+def test_se_input_is_the_feature_map_the_se_layer_scales() -> None:
+    model = tiny("layer")
+    x = torch.randn(2, 3, 32, 32)
+    name = "features.denseblock2.denselayer1.se"
+    dense_layer = model.features.denseblock2.denselayer1
+    seen: list[torch.Tensor] = []
+    handle = dense_layer.conv2.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().clone()))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    got = se_input(model, x, name)
+    assert got.shape == seen[0].shape == (2, 8, 4, 4)  # growth 8 new channels; 32² input: stem /4, transition /2
+    torch.testing.assert_close(got, seen[0])
+    gates = capture_excitations(model, x).records[2].excitation
+    torch.testing.assert_close(gates, dense_layer.se.fc(got.mean(dim=(2, 3))).detach())
+    with pytest.raises(ConfigError, match="is not an SE layer"):
+        se_input(model, x, "features.conv0")
     assert all_hooks(model) == 0

@@ -230,12 +230,17 @@ def test_wrapper_dicts_and_missing_bn_counters(tmp_path: Path) -> None:
         assert _max_diff(loaded.model(x), model(x)) <= 1e-6
 
 
-def test_auto_device_follows_availability(tmp_path: Path) -> None:
+def test_auto_device_follows_availability(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = save_checkpoint(tmp_path / "m.pt", build_model("densenet_bc", depth=16, growth=12, reduction=4))
-    loaded = load_checkpoint(path)
-    expected = "cuda" if torch.cuda.is_available() else (
-        "mps" if torch.backends.mps.is_available() else "cpu")
-    assert loaded.device.type == expected
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    loaded = load_checkpoint(path)  # device="auto" by default; with no accelerator that is the CPU
+    assert loaded.device == torch.device("cpu") and next(loaded.model.parameters()).device.type == "cpu"
+    asked = []
+    monkeypatch.setattr("sedensenet.models.checkpoint.resolve_device",
+                        lambda d: asked.append(d) or torch.device("cpu"))
+    load_checkpoint(path)
+    assert asked == ["auto"]  # the choice itself is device.resolve_device's (tested with mocks in test_device)
     assert not loaded.model.training
     assert isinstance(loaded.model, nn.Module)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from sedensenet.data.demo import DEMO_CLASSES, make_sample
-from sedensenet.data.images import DemoShapes, ImageError, load_image, preprocess
+from sedensenet.data.images import DemoShapes, ImageError, images_from_zip, load_image, preprocess
 
 
 def _png(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -55,12 +56,65 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
+def _principal_axes_ratio(mask: np.ndarray) -> float:
+    """Smaller / larger eigenvalue of the mask's second moments: 1 for shapes with 4-fold (or round) symmetry."""
+    ys, xs = np.nonzero(mask)
+    eig = np.linalg.eigvalsh(np.cov(np.stack([xs, ys]).astype(float)))
+    return float(eig[0] / eig[1])
+
+
 def test_ring_has_a_hole_and_cross_is_symmetric_shape() -> None:
     ring = next(make_sample(2, i) for i in range(6, 200, 8))
     assert DEMO_CLASSES[ring.label] == "ring"
     ys, xs = np.nonzero(ring.mask)
     cy, cx = int(ys.mean()), int(xs.mean())
     assert not ring.mask[cy, cx]  # the centre of a ring is background
+    crosses = [make_sample(2, i, 96) for i in range(5, 5 + 8 * 6, 8)]
+    assert {DEMO_CLASSES[c.label] for c in crosses} == {"cross"}
+    for cross in crosses:
+        ys, xs = np.nonzero(cross.mask)
+        assert cross.mask[round(ys.mean()), round(xs.mean())]  # a cross is solid at its centre
+        # 90° rotational symmetry makes its second moments isotropic whatever its random rotation
+        assert _principal_axes_ratio(cross.mask) > 0.85
+    arrows = [make_sample(2, i, 96) for i in range(7, 7 + 8 * 6, 8)]
+    assert {DEMO_CLASSES[a.label] for a in arrows} == {"arrow"}
+    assert max(_principal_axes_ratio(a.mask) for a in arrows) < 0.6  # the control: an elongated shape is not
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_images_from_zip_reads_class_folders_and_skips_the_rest() -> None:
+    png = _png(Image.new("RGB", (8, 8), (1, 2, 3)))
+    data = _zip({"set/cats/1.png": png, "set/dogs/2.PNG": png, "set/dogs/notes.txt": b"x", "loose.png": png,
+                 "__MACOSX/set/cats/._1.png": b"junk", "set/.hidden/3.png": png})
+    got = images_from_zip(data)
+    assert [(c, n) for c, n, _ in got] == [("cats", "1.png"), ("dogs", "2.PNG")]
+    assert all(b == png for _, _, b in got)
+
+
+def test_images_from_zip_limits() -> None:
+    png = _png(Image.new("RGB", (8, 8)))
+    three = _zip({f"c/{i}.png": png for i in range(3)})
+    assert len(images_from_zip(three, max_files=3)) == 3
+    with pytest.raises(ImageError, match="holds 3 images; at most 2"):
+        images_from_zip(three, max_files=2)
+    # a zip bomb: 3 MiB of zeros compress to a few KiB; the uncompressed total is checked before reading
+    bomb = _zip({"c/big.png": b"\0" * (3 * 2**20)})
+    assert len(bomb) < 2**16
+    with pytest.raises(ImageError, match="more than 2 MiB uncompressed"):
+        images_from_zip(bomb, max_total_bytes=2 * 2**20)
+    with pytest.raises(ImageError, match="big.png is larger than 1 MiB"):
+        images_from_zip(bomb, max_bytes=2**20)
+    with pytest.raises(ImageError, match="not a zip archive"):
+        images_from_zip(png)
+    with pytest.raises(ImageError, match="no images inside <class>/ folders"):
+        images_from_zip(_zip({"top.png": png, "readme.md": b"hi"}))
 
 
 def test_load_image_handles_exif_alpha_and_rejects_bad_input(tmp_path) -> None:

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -96,14 +95,30 @@ def test_image_folder_with_train_and_val_and_bad_folders(tmp_path: Path) -> None
 
 
 KILLER = """
-import sys, torch
+import io, sys, time
+import torch
 from sedensenet import build_model, save_checkpoint
-model = build_model("densenet121", se="layer")
-print("ready", flush=True)
-i = 0
-while True:
-    i += 1
-    save_checkpoint(sys.argv[1], model, {"history": [{"epoch": i}]})
+
+real_save = torch.save
+
+
+def half_then_wait(obj, f, *args, **kwargs):
+    # write the first half of the bytes into save_checkpoint's temp file, tell the parent, then hang: the kill
+    # lands while the write is provably unfinished
+    buf = io.BytesIO()
+    real_save(obj, buf, *args, **kwargs)
+    data = buf.getvalue()
+    f.write(data[: len(data) // 2])
+    f.flush()
+    print("mid-write", len(data) // 2, flush=True)
+    time.sleep(600)
+
+
+model = build_model("demo", se="layer", reduction=4)
+save_checkpoint(sys.argv[1], model, {"history": [{"epoch": 1}]})
+print("saved", flush=True)
+torch.save = half_then_wait
+save_checkpoint(sys.argv[1], model, {"history": [{"epoch": 1}, {"epoch": 2}]})
 """
 
 
@@ -111,18 +126,20 @@ def test_process_killed_during_save_leaves_previous_checkpoint_loadable(tmp_path
     path = tmp_path / "ckpt.pt"
     proc = subprocess.Popen([sys.executable, "-c", KILLER, str(path)], stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "ready"
-        deadline = time.time() + 120
-        while not path.exists() and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # saving is what the loop spends its time on: the kill lands mid-write
+        assert proc.stdout.readline().strip() == "saved"
+        complete = path.read_bytes()
+        tag, written = proc.stdout.readline().split()
+        assert tag == "mid-write"
+        partial = list(tmp_path.glob(".ckpt.pt.*.tmp"))
+        assert len(partial) == 1 and partial[0].stat().st_size == int(written)  # the kill lands mid-write
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert path.read_bytes() == complete  # the previous checkpoint was never touched
     loaded = load_checkpoint(path, device="cpu")
-    assert loaded.meta["history"][0]["epoch"] >= 1
-    leftovers = list(tmp_path.glob(".ckpt.pt.*.tmp"))
-    assert all(p.stat().st_size < path.stat().st_size for p in leftovers)  # only partial temp files
+    assert [h["epoch"] for h in loaded.meta["history"]] == [1]
+    assert partial[0].stat().st_size == int(written) < len(complete)  # only the unfinished temp file is left
 
 
 def test_torchrun_two_process_gloo_run_writes_one_checkpoint(tmp_path: Path) -> None:
