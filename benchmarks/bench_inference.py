@@ -24,10 +24,15 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: process CPU time (use with OMP_NUM_THREADS=1 on an overloaded shared host)")
+    ap.add_argument("--no-stats", action="store_true", help="skip (e)")
     args = ap.parse_args()
+    if args.clock == "cpu" and torch.get_num_threads() != 1:
+        ap.error("--clock cpu needs one torch thread (OMP_NUM_THREADS=1)")
     dev = torch.device(args.device)
     torch.manual_seed(0)
-    print(f"machine: {machine()}; batches {args.batch}, {args.size}², device {dev}")
+    print(f"machine: {machine()}; batches {args.batch}, {args.size}², device {dev}, {args.clock} clock")
     se = build_model("densenet121", se="layer").eval().to(dev)
     base = build_model("densenet121", se="none").eval().to(dev)
     tv = torchvision.models.densenet121().eval().to(dev)
@@ -35,32 +40,35 @@ def main() -> None:
     for batch in args.batch:
         x = torch.randn(batch, 3, args.size, args.size, device=dev)
         print(f"batch {batch}")
-        _overheads(se, base, tv, x, args.repeats, dev)
+        _overheads(se, base, tv, x, args.repeats, dev, args.clock)
+    if args.no_stats:
+        return
     x = torch.randn(args.batch[-1], 3, args.size, args.size, device=dev)
     labels = torch.arange(args.batch[-1]) % 10
     batches = [(x, labels)] * 3
     classes = [str(i) for i in range(10)]
     with torch.inference_mode():
         t2 = interleaved({"stats": lambda: excitation_stats(se, batches, classes, progress=False),
-                          "infer": lambda: [se(b) for b, _ in batches]}, repeats=max(3, args.repeats // 2))
+                          "infer": lambda: [se(b) for b, _ in batches]}, repeats=max(3, args.repeats // 2),
+                         clock_kind=args.clock)
     print(ratio_line(f"(e) statistics / plain inference throughput, batch {args.batch[-1]}", t2, "stats", "infer",
                      "≥ 0.95", invert=True))
 
 
 def _overheads(se: torch.nn.Module, base: torch.nn.Module, tv: torch.nn.Module, x: torch.Tensor, repeats: int,
-               dev: torch.device) -> None:
+               dev: torch.device, clock: str = "wall") -> None:
     def fwd(m):
         return lambda: m(x)
 
     fns = {"capture": lambda: capture_excitations(se, x), "plain": fwd(se), "base": fwd(base), "tv": fwd(tv)}
     with torch.inference_mode():
-        t = interleaved(fns, repeats=repeats)
+        t = interleaved(fns, repeats=repeats, clock_kind=clock)
     print(ratio_line("(a) SE-121 forward with capture / without", t, "capture", "plain", "≤ 1.02"))
     print(ratio_line("(b) SE-121 (SE every layer) / baseline DenseNet-121", t, "plain", "base", "≤ 1.05"))
     print(ratio_line("(c) our baseline / torchvision densenet121 (same weights)", t, "base", "tv", "≤ 1.00"))
     if dev.type == "cuda":
         with torch.inference_mode(), torch.autocast("cuda"):
-            t3 = interleaved(fns, repeats=repeats)
+            t3 = interleaved(fns, repeats=repeats, clock_kind=clock)
         print(ratio_line("(a, AMP) forward with capture / without", t3, "capture", "plain", "≤ 1.02"))
         print(ratio_line("(b, AMP) SE-121 / baseline", t3, "plain", "base", "≤ 1.05"))
         print(ratio_line("(c, AMP) our baseline / torchvision", t3, "base", "tv", "≤ 1.00"))

@@ -22,14 +22,17 @@ def machine() -> str:
             f"torch {torch.__version__}")
 
 
-def _clock() -> Callable[[], float]:
-    """Wall-clock time (CPU time is no better on a shared host: OpenMP workers spin while they wait)."""
-    return time.perf_counter
+def _clock(kind: str = "wall") -> Callable[[], float]:
+    """Wall-clock time by default (with several threads CPU time is no better on a shared host: OpenMP workers
+    spin while they wait). ``"cpu"``: this process's CPU time — honest only with one torch thread, and then it
+    leaves out what other processes on an overloaded host take."""
+    return time.process_time if kind == "cpu" else time.perf_counter
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2) -> dict[str, list[float]]:
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2,
+                clock_kind: str = "wall") -> dict[str, list[float]]:
     """Seconds per call of each function, ``repeats`` rounds, round-robin (order rotated every round)."""
-    clock = _clock()
+    clock = _clock(clock_kind)
     for _ in range(warmup):
         for fn in fns.values():
             fn()

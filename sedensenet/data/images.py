@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from sedensenet.data.demo import DEMO_CLASSES, make_sample
-from sedensenet.errors import SedensenetError
+from sedensenet.errors import ConfigError, SedensenetError
 
 MAX_IMAGE_BYTES = 25 * 2**20
 MAX_IMAGE_PIXELS = 40_000_000
@@ -92,7 +92,7 @@ class Letterbox:
 def model_input_view(size: int, resize: str = "crop") -> Callable[[Image.Image], Image.Image]:
     """The square picture the model sees: centre crop (``crop``) or padded whole image (``letterbox``)."""
     if resize not in RESIZE_MODES:
-        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+        raise ConfigError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
     return resize_crop(size) if resize == "crop" else Letterbox(size)
 
 
@@ -185,7 +185,7 @@ class DemoShapes(Dataset):
     def __init__(self, n: int, seed: int = 0, size: int = 64,
                  transform: Callable[[Image.Image], Any] | None = None) -> None:
         if n < 1:
-            raise ValueError(f"DemoShapes needs n ≥ 1, got {n}")
+            raise ConfigError(f"DemoShapes needs n ≥ 1, got {n}")
         self.n, self.seed, self.size, self.transform = n, seed, size, transform
         self.targets = [i % len(DEMO_CLASSES) for i in range(n)]
 
