@@ -20,6 +20,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from sedensenet.errors import ConfigError
+
 DEFAULT_METHODS = ("gradcam", "integrated_gradients")
 
 
@@ -169,9 +171,9 @@ def collect_report(loaded: Any, image: Image.Image, image_name: str, *, checkpoi
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown attribution method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        raise ConfigError(f"unknown attribution method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     if baseline is not None and list(baseline.classes) != list(loaded.classes):
-        raise ValueError("the baseline has different classes from the model, so they cannot be compared")
+        raise ConfigError("the baseline has different classes from the model, so they cannot be compared")
     classes = loaded.classes
     k = min(top, len(classes))
     cap = run_capture(loaded, [image])
@@ -191,7 +193,7 @@ def collect_report(loaded: Any, image: Image.Image, image_name: str, *, checkpoi
             first_maps = maps
         shared = " (shared scale)" if len(maps) > 1 else ""
         for i, values in enumerate(maps):
-            overlays[i].append((f"{METHODS[method].split(' — ')[0]} → {classes[target]}{shared}",
+            overlays[i].append((f"{METHODS[method].label} → {classes[target]}{shared}",
                                 overlay(model_view(image, models[i][0]), values, scale=scale)))
     heat = depth = None
     notes: list[str] = []

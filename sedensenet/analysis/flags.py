@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from sedensenet.errors import ConfigError
+
 NEAR_CONSTANT_STD = 0.01
 NEAR_CONSTANT_NOTE = ("near-constant: this SE layer passes every channel at ≈ the same gate — likely dead hidden "
                       "units, an artefact, not a finding")
@@ -26,7 +28,7 @@ def gate_spread(excitation: Any) -> float:
 def near_constant_layers(excitations: Sequence[Any], threshold: float = NEAR_CONSTANT_STD) -> list[int]:
     """Indices of the layers whose gate spread (:func:`gate_spread`) is below ``threshold``."""
     if threshold <= 0:
-        raise ValueError(f"threshold must be > 0, got {threshold}")
+        raise ConfigError(f"threshold must be > 0, got {threshold}")
     return [i for i, e in enumerate(excitations) if gate_spread(e) < threshold]
 
 
