@@ -8,13 +8,14 @@ discovery included, cached per model after the first call), (b) SE-DenseNet-121 
 from __future__ import annotations
 
 import argparse
+import statistics
 
 import torch
 import torchvision
 from common import interleaved, machine, ratio_line
 
 from sedensenet import build_model
-from sedensenet.analysis.capture import capture_excitations
+from sedensenet.analysis.capture import _discover, capture_excitations, find_se_modules
 from sedensenet.analysis.statistics import excitation_stats
 
 
@@ -37,6 +38,7 @@ def main() -> None:
     base = build_model("densenet121", se="none").eval().to(dev)
     tv = torchvision.models.densenet121().eval().to(dev)
     base.load_state_dict(tv.state_dict())
+    _discovery(se, args.repeats, args.clock)
     for batch in args.batch:
         x = torch.randn(batch, 3, args.size, args.size, device=dev)
         print(f"batch {batch}")
@@ -53,6 +55,14 @@ def main() -> None:
                          clock_kind=args.clock)
     print(ratio_line(f"(e) statistics / plain inference throughput, batch {args.batch[-1]}", t2, "stats", "infer",
                      "≥ 0.95", invert=True))
+
+
+def _discovery(model: torch.nn.Module, repeats: int, clock: str) -> None:
+    """What capture's per-model cache saves on every call: walking the modules to find the SE layers."""
+    t = interleaved({"walk": lambda: _discover(model), "cached": lambda: find_se_modules(model)}, repeats=repeats,
+                    clock_kind=clock)
+    walk, cached = statistics.median(t["walk"]), statistics.median(t["cached"])
+    print(f"SE discovery per capture call: walking the model {walk * 1e3:.2f} ms, cached {cached * 1e6:.0f} µs")
 
 
 def _overheads(se: torch.nn.Module, base: torch.nn.Module, tv: torch.nn.Module, x: torch.Tensor, repeats: int,
