@@ -80,6 +80,6 @@ def test_feature_map_and_architecture_diagram() -> None:
     fig = figures.architecture_diagram(stages, ["block 1"])
     texts = [a.text for a in fig.layout.annotations]
     assert "stem<br>64 ch" in texts and "block 1<br>256 ch" in texts and "classifier<br>10 ch" in texts
-    assert sum(s.fillcolor == "#EF553B" for s in fig.layout.shapes) == 1  # one SE badge, on block 1
-    badge = next(s for s in fig.layout.shapes if s.fillcolor == "#EF553B")
-    assert 1 <= badge.x0 < badge.x1 <= 2
+    badges = [a for a in fig.layout.annotations if a.text == "SE"]
+    assert len(badges) == 1 and 1 < badges[0].x < 2  # one SE badge, over block 1 (the second box)
+    assert len(fig.layout.shapes) == len(stages) + 1  # a box per stage and the badge
