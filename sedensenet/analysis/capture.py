@@ -74,9 +74,13 @@ class Capture:
 
     logits: Tensor
     records: list[SERecord] = field(default_factory=list)
+    activation: str = "softmax"
 
     @property
     def probs(self) -> Tensor:
+        """Class scores: a softmax, or independent sigmoids for a multi-label head (``head_activation``)."""
+        if self.activation == "sigmoid":
+            return torch.sigmoid(self.logits.float())
         return torch.softmax(self.logits.float(), dim=1)
 
     def top_k(self, k: int = 5, image: int = 0) -> list[tuple[int, float]]:
@@ -188,7 +192,8 @@ def capture_excitations(model: nn.Module, x: Tensor, *, se_modules: list[SEModul
         x = x.unsqueeze(0)
     with recording(model, se_modules) as records, torch.inference_mode():
         logits = model(x)
-    return Capture(logits=logits.detach().float().cpu(), records=list(records))
+    return Capture(logits=logits.detach().float().cpu(), records=list(records),
+                   activation=getattr(model, "head_activation", "softmax"))
 
 
 def se_input(model: nn.Module, x: Tensor, name: str) -> Tensor:
