@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "assets"
 MODELS_ENV = "SEDENSENET_MODELS"
 MAX_CKPT_MB = 200
+# Longest first: "x.weights.h5" is the model "x".
+CHECKPOINT_EXTENSIONS = (".weights.h5", ".safetensors", ".keras", ".pth", ".pt", ".h5")
+UPLOAD_TYPES = ["pt", "pth", "safetensors", "keras", "h5"]
 LOG = logging.getLogger("sedensenet.app")
 PAGES = (("app.py", "Explore", ":material/search:"), ("pages/1_Compare.py", "Compare", ":material/compare:"),
          ("pages/2_Class_statistics.py", "Class statistics", ":material/bar_chart:"),
@@ -82,11 +85,19 @@ def models_dir() -> Path | None:
     return Path(env) if env else None
 
 
+def _model_stem(path: Path) -> str | None:
+    """File name without its checkpoint extension, or ``None`` for files that are not checkpoints."""
+    for ext in CHECKPOINT_EXTENSIONS:
+        if path.name.endswith(ext) and len(path.name) > len(ext):
+            return path.name[: -len(ext)]
+    return None
+
+
 def _families(folder: Path, label: str) -> list[Family]:
-    files = sorted(p for p in folder.glob("*.pt*") if p.suffix in (".pt", ".pth") and ".last." not in p.name)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and _model_stem(p) and ".last." not in p.name)
     groups: dict[str, dict[str, str]] = {}
     for p in files:
-        stem = p.stem
+        stem = _model_stem(p) or p.stem
         for suffix, variant in (("-se", "se"), ("-baseline", "baseline")):
             if stem.endswith(suffix):
                 groups.setdefault(stem.removesuffix(suffix), {})[variant] = str(p)
@@ -201,7 +212,7 @@ def sidebar() -> Selection | None:
         with st.expander("Classes"):
             st.write(", ".join(loaded.classes[:200]) + (" …" if len(loaded.classes) > 200 else ""))
         with st.expander("Upload a checkpoint"):
-            st.file_uploader("sedensenet checkpoint or DenseNet state_dict (.pt/.pth)", type=["pt", "pth"],
+            st.file_uploader("sedensenet checkpoint, DenseNet state_dict or Keras file", type=UPLOAD_TYPES,
                              key="w_ckpt_upload", on_change=_upload_checkpoint,
                              help=f"Loaded safely (no pickled code runs), at most {MAX_CKPT_MB} MB.")
             if st.session_state.get("ckpt_error"):

@@ -41,10 +41,21 @@ def model_summary(loaded: LoadedModel) -> dict[str, Any]:
         "mean": loaded.meta["mean"],
         "std": loaded.meta["std"],
         "source": loaded.meta.get("source"),
+        "family": loaded.meta.get("family"),
+        "head": _head_text(loaded),
+        "head_activation": loaded.meta.get("head_activation", "softmax"),
         "assumed": loaded.meta.get("assumed", []),
         "epochs_trained": len(loaded.meta.get("history") or []),
         "device": str(loaded.device),
     }
+
+
+def _head_text(loaded: LoadedModel) -> str:
+    from sedensenet.models.heads import HeadSpec
+
+    head = loaded.meta.get("head")
+    activation = loaded.meta.get("head_activation", "softmax")
+    return HeadSpec.from_dict(head).describe() if isinstance(head, dict) else f"Linear, {activation}"
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -65,6 +76,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         ("parameters", f"{info['parameters']:,} ({info['se_parameters']:,} in SE)"),
         ("input", f"{info['input_size']}×{info['input_size']}, mean {info['mean']}, std {info['std']}"),
         ("classes", shown),
+        ("classifier", info["head"] + (" (multi-label: independent sigmoid scores)"
+                                        if info["head_activation"] == "sigmoid" else "")),
+        ("file", str(info["family"])),
         ("loaded as", f"{info['source']} on {info['device']}"),
         ("epochs trained", str(info["epochs_trained"])),
     ]
@@ -82,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     info = sub.add_parser("info", help="describe a checkpoint (architecture, SE placement, classes, params)",
                           description="Describe a checkpoint: sedensenet file or raw DenseNet state_dict.")
-    info.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth)")
+    info.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth/.safetensors/.keras/.h5)")
     info.add_argument("--json", action="store_true", help="print one JSON document")
     info.add_argument("--device", default="cpu", help="device to load on (auto, cpu, cuda, mps; default cpu)")
     info.set_defaults(handler=_cmd_info)
@@ -94,10 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Sub-command registrars from other modules (kept out of this file so each stays small)."""
     from sedensenet.cli.analysis import add_explain_parser, add_predict_parser
+    from sedensenet.cli.convert import add_convert_parser
     from sedensenet.cli.report import add_report_parser
     from sedensenet.cli.training import REGISTRARS
 
-    return [add_predict_parser, add_explain_parser, add_report_parser, *REGISTRARS]
+    return [add_predict_parser, add_explain_parser, add_report_parser, add_convert_parser, *REGISTRARS]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

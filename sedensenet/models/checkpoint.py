@@ -322,7 +322,8 @@ def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[s
     _strict_load(model, state, name)
     meta.update(format=FORMAT, format_version=version, source="sedensenet", config=config.to_dict(),
                 assumed=[], head_activation=model.head_activation)
-    meta.setdefault("family", "sedensenet checkpoint")
+    source = meta.get("converted_from")
+    meta.setdefault("family", "sedensenet checkpoint" + (f" (converted from {source})" if source else ""))
     return model, meta
 
 
