@@ -245,7 +245,8 @@ def test_tensorflow_checkpoint_is_refused_with_what_to_do(tmp_path: Path) -> Non
 
 
 def test_whole_pickled_model_is_refused_with_what_to_do() -> None:
-    with pytest.raises(CheckpointError, match=r"torchvision\.models\.densenet\.DenseNet.*torch\.save\(model\.state_dict"):
+    with pytest.raises(CheckpointError,
+                       match=r"torchvision\.models\.densenet\.DenseNet.*torch\.save\(model\.state_dict"):
         load_checkpoint(to_bytes(small_densenet()), device="cpu")
 
 

@@ -8,8 +8,9 @@ fixtures come from tf.keras itself — TensorFlow 2.15 in a throwaway environmen
 
 The model is keras.applications' DenseNet (its own ``conv_block``/``transition_block`` and stem names) made tiny:
 growth 8, blocks (1, 2, 1, 1), 16 stem filters, 32×32 input, 3 classes, with the course seed's SE (GAP →
-Dense(16, relu) → Dense(C, sigmoid) → multiply before ``bn``); the plain model is covered by Keras 3 tests. Weights and BatchNorm statistics are
-random; tf.keras' own outputs on fixed inputs are stored beside each file for the parity test.
+Dense(16, relu) → Dense(C, sigmoid) → multiply before ``bn``); the plain model is covered by Keras 3 tests.
+Weights and BatchNorm statistics are random; tf.keras' own outputs on fixed inputs are stored beside the file
+for the parity test.
 """
 
 from __future__ import annotations

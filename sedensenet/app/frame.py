@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "assets"
 MODELS_ENV = "SEDENSENET_MODELS"
 MAX_CKPT_MB = 200
-# Longest first: "x.weights.h5" is the model "x".
-CHECKPOINT_EXTENSIONS = (".weights.h5", ".safetensors", ".keras", ".pth", ".pt", ".h5")
-UPLOAD_TYPES = ["pt", "pth", "safetensors", "keras", "h5"]
+# Longest first: "x.weights.h5" is the model "x". ".pth.tar" (CheXNet, timm), ".ckpt" (Lightning), ".bin" (hubs).
+CHECKPOINT_EXTENSIONS = (".weights.h5", ".safetensors", ".pth.tar", ".keras", ".ckpt", ".pth", ".bin", ".pt", ".h5")
+UPLOAD_TYPES = ["pt", "pth", "tar", "ckpt", "bin", "safetensors", "keras", "h5"]
 LOG = logging.getLogger("sedensenet.app")
 PAGES = (("app.py", "Explore", ":material/search:"), ("pages/1_Compare.py", "Compare", ":material/compare:"),
          ("pages/2_Class_statistics.py", "Class statistics", ":material/bar_chart:"),
@@ -206,8 +206,10 @@ def sidebar() -> Selection | None:
             st.error(f"Could not load this checkpoint: {exc}")
             return None
         cfg = loaded.config
+        multilabel = " · multi-label: independent sigmoid scores" if loaded.meta.get("head_activation") == "sigmoid" \
+            else ""
         st.caption(f"**{cfg.arch}** · SE: **{cfg.se}** · {len(loaded.classes)} classes · "
-                   f"{loaded.input_size}² input")
+                   f"{loaded.input_size}² input{multilabel}")
         st.caption(f"Device: **{describe_device(loaded.device)}**")
         with st.expander("Classes"):
             st.write(", ".join(loaded.classes[:200]) + (" …" if len(loaded.classes) > 200 else ""))
