@@ -128,3 +128,26 @@ def test_unsupported_keras_files_name_the_part(tmp_path: Path) -> None:
     cnn = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Conv2D(4, 3)(inp))))
     with pytest.raises(CheckpointError, match="no keras.applications-style DenseNet layers"):
         load_checkpoint(save(cnn, tmp_path / "cnn.h5"), device="cpu")
+
+
+def test_damaged_and_hostile_keras_files_get_one_message(tmp_path: Path) -> None:
+    import h5py
+
+    good = (FIXTURES / "keras2_densenet_se.h5").read_bytes()
+    with pytest.raises(CheckpointError, match="this Keras file is damaged or unreadable"):
+        load_checkpoint(good[: len(good) // 2], device="cpu")
+    path = tmp_path / "bomb.h5"
+    with h5py.File(path, "w") as f:  # a tiny file claiming a 4 GiB compressed kernel
+        f.attrs["layer_names"] = [b"conv1_conv"]
+        g = f.create_group("conv1_conv")
+        g.attrs["weight_names"] = [b"conv1_conv/kernel"]
+        g.create_dataset("conv1_conv/kernel", shape=(2**15, 2**15), dtype="float32", compression="gzip",
+                         chunks=(1024, 1024), fillvalue=0.0)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(CheckpointError, match="claims 4096 MiB: not a DenseNet weight"):
+        load_checkpoint(path, device="cpu")
+    with h5py.File(tmp_path / "missing.h5", "w") as f:
+        f.attrs["layer_names"] = [b"conv1_conv", b"gone"]
+        f.create_group("conv1_conv").attrs["weight_names"] = []
+    with pytest.raises(CheckpointError, match="this Keras file is damaged or unreadable"):
+        load_checkpoint(tmp_path / "missing.h5", device="cpu")

@@ -400,6 +400,9 @@ def _from_keras(data: bytes, name: str, kind: str) -> tuple[SEDenseNet, dict[str
         weights = read_keras(data, name, kind)
     except KerasFormatError as exc:
         raise CheckpointError(f"{name}: this Keras file {exc}") from None
+    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError) as exc:
+        raise CheckpointError(f"{name}: this Keras file is damaged or not a keras.applications-style DenseNet "
+                              f"({type(exc).__name__}: {exc}); save it again with model.save('model.keras')") from None
     model, meta = _from_state_dict(weights.state, name, container=weights.family, extra_notes=weights.notes)
     install_head(model, HeadSpec([], weights.head_activation) if weights.head_activation != "softmax" else None)
     meta.update(family=weights.family, source="keras", head_activation=model.head_activation)

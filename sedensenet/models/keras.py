@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+MAX_ARRAY_BYTES = 1 << 30  # one weight array of a DenseNet is a few MB; a compressed dataset may claim far more
 TORCH_BN_EPS = 1e-5
 KERAS_BN_EPS = 1.001e-5
 _STEM = re.compile(r"^conv1[/_](conv|bn)$")
@@ -63,6 +64,19 @@ def _text(value: Any) -> str:
     return value.decode("utf8") if isinstance(value, bytes) else str(value)
 
 
+def _read(dataset: Any) -> np.ndarray:
+    """A numeric dataset's values, refusing (before allocating) one that claims an absurd size or is not numbers
+    (an uploaded HDF5 file can declare a huge compressed dataset)."""
+    import h5py
+
+    if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiu":
+        raise KerasFormatError(f"entry {dataset.name!r} is not a numeric weight array")
+    if dataset.size * dataset.dtype.itemsize > MAX_ARRAY_BYTES:
+        raise KerasFormatError(f"entry {dataset.name!r} claims {dataset.size * dataset.dtype.itemsize / 2**20:.0f} "
+                               "MiB: not a DenseNet weight")
+    return np.asarray(dataset[()])
+
+
 def _kind(arrays: dict[str, np.ndarray]) -> str | None:
     if "gamma" in arrays or "moving_mean" in arrays:
         return "bn"
@@ -83,7 +97,7 @@ def _legacy_layers(f: Any) -> list[KerasLayer]:
         grouped: dict[str, dict[str, np.ndarray]] = {}
         for wname in (_text(n) for n in group.attrs.get("weight_names", [])):
             owner, _, var = wname.removesuffix(":0").rpartition("/")
-            grouped.setdefault(owner or lname, {})[var] = np.asarray(group[wname][()])
+            grouped.setdefault(owner or lname, {})[var] = _read(group[wname])
         for owner, arrays in grouped.items():
             kind = _kind(arrays)
             if kind:
@@ -132,7 +146,7 @@ def _keras3_layers(f: Any, config: dict[str, Any] | None) -> list[KerasLayer]:
             kind = _CLASS_KIND.get(re.sub(r"_\d+$", "", path))
             if kind is None or "vars" not in sub or not len(sub["vars"]):
                 continue
-            values = [np.asarray(sub["vars"][str(i)][()]) for i in range(len(sub["vars"]))]
+            values = [_read(sub["vars"][str(i)]) for i in range(len(sub["vars"]))]
             lname = _text(sub["vars"].attrs.get("name", "")) or paths.get(path)
             if not lname:
                 raise KerasFormatError(f"this Keras 3 weights file does not name its layers ({path!r}); save the "
@@ -183,6 +197,9 @@ def read_keras(data: bytes, name: str, kind: str) -> KerasWeights:
     try:
         if kind == "keras":
             with zipfile.ZipFile(io.BytesIO(data)) as z:
+                sizes = {i.filename: i.file_size for i in z.infolist()}
+                if sizes["config.json"] > 64 * 2**20 or sizes["model.weights.h5"] > 4 * MAX_ARRAY_BYTES:
+                    raise KerasFormatError("has members that unpack to an implausible size; not a DenseNet file")
                 config = json.loads(z.read("config.json"))
                 data = z.read("model.weights.h5")
             family = "Keras 3 .keras model"
@@ -198,7 +215,7 @@ def read_keras(data: bytes, name: str, kind: str) -> KerasWeights:
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         if isinstance(exc, KerasFormatError):
             raise
-        raise KerasFormatError(f"could not be read as a Keras file ({exc}); save it again with "
+        raise KerasFormatError(f"is damaged or unreadable ({exc}); save it again with "
                                "model.save('model.keras')") from None
     configs = _layer_configs(config)
     for layer in layers:
