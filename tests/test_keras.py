@@ -151,3 +151,23 @@ def test_damaged_and_hostile_keras_files_get_one_message(tmp_path: Path) -> None
         f.create_group("conv1_conv").attrs["weight_names"] = []
     with pytest.raises(CheckpointError, match="this Keras file is damaged or unreadable"):
         load_checkpoint(tmp_path / "missing.h5", device="cpu")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("se", [True, False])
+def test_weights_file_without_layer_names_is_read_by_order(se: bool, tmp_path: Path) -> None:
+    """Older Keras 3 wrote only ``layers/<class>_<n>/vars/<i>``: names come from the order of the variables."""
+    import h5py
+
+    # growth 8, 4 layers on 32 stem channels: the transition gives 64 / 2 = 32 = 4k channels, like a bottleneck
+    model = kr.randomise(kr.densenet(blocks=(4, 3, 2), growth=8, init=32, se=se, size=40))
+    path = save(model, tmp_path / "old.weights.h5")
+    with h5py.File(path, "r+") as f:
+        for group in f["layers"].values():
+            if "vars" in group and "name" in group["vars"].attrs:
+                del group["vars"].attrs["name"]
+    x = images(40)
+    got, loaded = probs(path, x)
+    assert np.abs(got - kr.predict(model, x)).max() <= 1e-4
+    assert "named from their order" in loaded.meta["family"]
+    assert loaded.config.block_config == (4, 3, 2)

@@ -130,7 +130,7 @@ def _config_names(config: dict[str, Any] | None) -> tuple[dict[str, str], dict[s
     return paths, configs
 
 
-def _keras3_layers(f: Any, config: dict[str, Any] | None) -> list[KerasLayer]:
+def _keras3_layers(f: Any, config: dict[str, Any] | None) -> tuple[list[KerasLayer], bool]:
     """Layers of a Keras 3 weights file (``layers/<class>_<n>/vars/<i>``), named from the file or config.json."""
     if "layers" not in f:
         raise KerasFormatError("a Keras 3 weights file without a 'layers' group")
@@ -147,10 +147,7 @@ def _keras3_layers(f: Any, config: dict[str, Any] | None) -> list[KerasLayer]:
             if kind is None or "vars" not in sub or not len(sub["vars"]):
                 continue
             values = [_read(sub["vars"][str(i)]) for i in range(len(sub["vars"]))]
-            lname = _text(sub["vars"].attrs.get("name", "")) or paths.get(path)
-            if not lname:
-                raise KerasFormatError(f"this Keras 3 weights file does not name its layers ({path!r}); save the "
-                                       "whole model with model.save('model.keras') and load that file")
+            lname = _text(sub["vars"].attrs.get("name", "")) or paths.get(path) or f"#{path}"
             if kind == "bn" and len(values) != 4:
                 raise KerasFormatError(f"BatchNormalization {lname!r} has {len(values)} variables; only "
                                        "center=True, scale=True (as keras.applications) is supported")
@@ -158,7 +155,51 @@ def _keras3_layers(f: Any, config: dict[str, Any] | None) -> list[KerasLayer]:
                                      configs.get(lname, {})))
 
     walk(f["layers"])
-    return layers
+    unnamed = any(layer.name.startswith("#") for layer in layers)
+    if unnamed:
+        _name_by_order(layers)
+    return layers, unnamed
+
+
+def _order(layer: KerasLayer) -> tuple[str, int]:
+    path = layer.name.removeprefix("#")
+    m = re.search(r"_(\d+)$", path)
+    return (re.sub(r"_\d+$", "", path), int(m.group(1)) if m else 0)
+
+
+def _name_by_order(layers: list[KerasLayer]) -> None:
+    """Give keras.applications names to the layers of a weights file that stores none (older Keras 3 writes only
+    ``<class>_<n>``, numbered in the model's layer order): walk the convolutions — a 1×1 followed by a 3×3 is a
+    dense layer, a 1×1 followed by a 1×1 (or nothing) a transition — and lay the BatchNorms along the same path."""
+    by_kind = {k: sorted((x for x in layers if x.kind == k), key=_order) for k in ("conv", "bn", "dense")}
+    convs, bns = by_kind["conv"], by_kind["bn"]
+    size = [int(c.arrays["kernel"].shape[0]) for c in convs]
+    if not convs or size[0] != 7:
+        raise KerasFormatError("this weights file names no layers and does not start with a 7×7 stem convolution; "
+                               "save the whole model with model.save('model.keras') and load that file")
+    conv_names, bn_names = ["conv1_conv"], ["conv1_bn"]
+    b, j, i = 2, 1, 1
+    while i < len(convs):
+        if size[i] == 1 and i + 1 < len(convs) and size[i + 1] == 3:
+            conv_names += [f"conv{b}_block{j}_1_conv", f"conv{b}_block{j}_2_conv"]
+            bn_names += [f"conv{b}_block{j}_0_bn", f"conv{b}_block{j}_1_bn"]
+            j, i = j + 1, i + 2
+        elif size[i] == 1 and j > 1:
+            conv_names.append(f"pool{b}_conv")
+            bn_names.append(f"pool{b}_bn")
+            b, j, i = b + 1, 1, i + 1
+        else:
+            raise KerasFormatError(f"this weights file names no layers, and its convolution {i} ({size[i]}×{size[i]})"
+                                   " does not fit the DenseNet pattern; save the model as .keras and load that")
+    bn_names.append("bn")
+    if len(bn_names) != len(bns):
+        raise KerasFormatError(f"this weights file names no layers and has {len(bns)} BatchNorms where a DenseNet "
+                               f"of its convolutions has {len(bn_names)}; save the model as .keras and load that")
+    for layer, lname in (*zip(convs, conv_names, strict=True), *zip(bns, bn_names, strict=True)):
+        layer.name = lname
+    for k, layer in enumerate(by_kind["dense"]):
+        layer.name = f"dense_{k}"
+    layers[:] = [*convs, *bns, *by_kind["dense"]]
 
 
 def _legacy_config(f: Any) -> dict[str, Any] | None:
@@ -205,8 +246,10 @@ def read_keras(data: bytes, name: str, kind: str) -> KerasWeights:
             family = "Keras 3 .keras model"
         with h5py.File(io.BytesIO(data), "r") as f:
             if "layers" in f:
-                layers = _keras3_layers(f, config)
+                layers, unnamed = _keras3_layers(f, config)
                 family = family if kind == "keras" else "Keras 3 .weights.h5"
+                if unnamed:
+                    family += " (layers named from their order: the file stores no names)"
             else:
                 config = _legacy_config(f)
                 layers = _legacy_layers(f)
