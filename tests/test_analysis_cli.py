@@ -35,7 +35,8 @@ def images(tmp_path: Path) -> list[Path]:
 def test_predict_json_schema(ckpt: Path, images: list[Path], capsys) -> None:
     assert main(["predict", str(ckpt), *map(str, images), "--top", "3", "--json", "--device", "cpu"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"checkpoint", "device", "se", "predictions"}
+    assert set(doc) == {"checkpoint", "device", "se", "scores", "predictions"}
+    assert doc["scores"] == "softmax"  # single-label demo model; multi-label heads give "sigmoid"
     assert [p["image"] for p in doc["predictions"]] == [str(p) for p in images]
     for pred in doc["predictions"]:
         assert len(pred["top"]) == 3
