@@ -70,10 +70,10 @@ def _read(dataset: Any) -> np.ndarray:
     import h5py
 
     if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiu":
-        raise KerasFormatError(f"entry {dataset.name!r} is not a numeric weight array")
+        raise KerasFormatError(f"has an entry {dataset.name!r} that is not a numeric weight array")
     if dataset.size * dataset.dtype.itemsize > MAX_ARRAY_BYTES:
-        raise KerasFormatError(f"entry {dataset.name!r} claims {dataset.size * dataset.dtype.itemsize / 2**20:.0f} "
-                               "MiB: not a DenseNet weight")
+        mib = dataset.size * dataset.dtype.itemsize / 2**20
+        raise KerasFormatError(f"has an entry {dataset.name!r} that claims {mib:.0f} MiB: not a DenseNet weight")
     return np.asarray(dataset[()])
 
 
@@ -90,7 +90,7 @@ def _legacy_layers(f: Any) -> list[KerasLayer]:
     """Layers of a legacy HDF5 file in ``layer_names`` order; nested models are flattened by weight name."""
     root = f["model_weights"] if "model_weights" in f else f
     if "layer_names" not in root.attrs:
-        raise KerasFormatError("an HDF5 file without Keras layer names (not a Keras model or weights file)")
+        raise KerasFormatError("is an HDF5 file without Keras layer names (not a Keras model or weights file)")
     layers: list[KerasLayer] = []
     for lname in (_text(n) for n in root.attrs["layer_names"]):
         group = root[lname]
@@ -133,7 +133,7 @@ def _config_names(config: dict[str, Any] | None) -> tuple[dict[str, str], dict[s
 def _keras3_layers(f: Any, config: dict[str, Any] | None) -> tuple[list[KerasLayer], bool]:
     """Layers of a Keras 3 weights file (``layers/<class>_<n>/vars/<i>``), named from the file or config.json."""
     if "layers" not in f:
-        raise KerasFormatError("a Keras 3 weights file without a 'layers' group")
+        raise KerasFormatError("is a Keras 3 weights file without a 'layers' group")
     paths, configs = _config_names(config)
     layers: list[KerasLayer] = []
 
@@ -149,7 +149,7 @@ def _keras3_layers(f: Any, config: dict[str, Any] | None) -> tuple[list[KerasLay
             values = [_read(sub["vars"][str(i)]) for i in range(len(sub["vars"]))]
             lname = _text(sub["vars"].attrs.get("name", "")) or paths.get(path) or f"#{path}"
             if kind == "bn" and len(values) != 4:
-                raise KerasFormatError(f"BatchNormalization {lname!r} has {len(values)} variables; only "
+                raise KerasFormatError(f"has a BatchNormalization {lname!r} with {len(values)} variables; only "
                                        "center=True, scale=True (as keras.applications) is supported")
             layers.append(KerasLayer(lname, kind, dict(zip(_VAR_NAMES[kind], values, strict=False)),
                                      configs.get(lname, {})))
@@ -175,7 +175,7 @@ def _name_by_order(layers: list[KerasLayer]) -> None:
     convs, bns = by_kind["conv"], by_kind["bn"]
     size = [int(c.arrays["kernel"].shape[0]) for c in convs]
     if not convs or size[0] != 7:
-        raise KerasFormatError("this weights file names no layers and does not start with a 7×7 stem convolution; "
+        raise KerasFormatError("names no layers and does not start with a 7×7 stem convolution; "
                                "save the whole model with model.save('model.keras') and load that file")
     conv_names, bn_names = ["conv1_conv"], ["conv1_bn"]
     b, j, i = 2, 1, 1
@@ -189,11 +189,11 @@ def _name_by_order(layers: list[KerasLayer]) -> None:
             bn_names.append(f"pool{b}_bn")
             b, j, i = b + 1, 1, i + 1
         else:
-            raise KerasFormatError(f"this weights file names no layers, and its convolution {i} ({size[i]}×{size[i]})"
+            raise KerasFormatError(f"names no layers, and its convolution {i} ({size[i]}×{size[i]})"
                                    " does not fit the DenseNet pattern; save the model as .keras and load that")
     bn_names.append("bn")
     if len(bn_names) != len(bns):
-        raise KerasFormatError(f"this weights file names no layers and has {len(bns)} BatchNorms where a DenseNet "
+        raise KerasFormatError(f"names no layers and has {len(bns)} BatchNorms where a DenseNet "
                                f"of its convolutions has {len(bn_names)}; save the model as .keras and load that")
     for layer, lname in (*zip(convs, conv_names, strict=True), *zip(bns, bn_names, strict=True)):
         layer.name = lname
@@ -291,7 +291,7 @@ def _bn(state: dict[str, Tensor], key: str, layer: KerasLayer) -> None:
     state[f"{key}.running_mean"] = torch.from_numpy(a["moving_mean"].astype(np.float32))
     state[f"{key}.running_var"] = torch.from_numpy(var.astype(np.float32))
     if eps < TORCH_BN_EPS and float(var.min()) <= 0:
-        raise KerasFormatError(f"BatchNormalization {layer.name!r} has epsilon {eps} below torch's 1e-5 and a "
+        raise KerasFormatError(f"has a BatchNormalization {layer.name!r} with epsilon {eps} below torch's 1e-5 and a "
                                "zero variance; it cannot be reproduced exactly")
 
 
@@ -337,7 +337,7 @@ def _to_torch(layers: list[KerasLayer], family: str) -> KerasWeights:
             continue
         if layer.kind == "conv":
             if "bias" in layer.arrays:
-                raise KerasFormatError(f"convolution {layer.name!r} has a bias; keras.applications DenseNets "
+                raise KerasFormatError(f"has a convolution {layer.name!r} with a bias; keras.applications DenseNets "
                                        "have none")
             state[f"{key}.weight"] = _conv(layer.arrays["kernel"])
         elif layer.kind == "bn":
@@ -345,8 +345,8 @@ def _to_torch(layers: list[KerasLayer], family: str) -> KerasWeights:
         else:
             other.append(f"{layer.name} ({layer.kind})")
     if "features.conv0.weight" not in state or not blocks:
-        raise KerasFormatError("no keras.applications-style DenseNet layers (conv1_conv / conv1/conv, "
-                               "conv2_block1_…) found; only keras.applications DenseNet-121/169/201 naming is "
+        raise KerasFormatError("has no keras.applications-style DenseNet layers (conv1_conv / conv1/conv, "
+                               "conv2_block1_…); only keras.applications DenseNet-121/169/201 naming is "
                                "supported")
     if other:
         shown = ", ".join(other[:5]) + (" …" if len(other) > 5 else "")
@@ -354,7 +354,7 @@ def _to_torch(layers: list[KerasLayer], family: str) -> KerasWeights:
     if bn_final is None:
         raise KerasFormatError("has no final BatchNormalization 'bn' after the last dense block")
     if sorted(blocks) != list(range(2, len(blocks) + 2)):
-        raise KerasFormatError(f"dense blocks conv{sorted(blocks)} are not numbered conv2…")
+        raise KerasFormatError(f"has dense blocks conv{sorted(blocks)}, not numbered conv2, conv3, …")
     _bn(state, "features.norm5", bn_final)
     channels = int(bn_final.arrays["gamma"].shape[0])
     last = len(blocks)
@@ -371,13 +371,13 @@ def _to_torch(layers: list[KerasLayer], family: str) -> KerasWeights:
                                    "last dense block is supported (custom Dense heads are not)")
         acts = (_activation(se_layers[0], "relu"), _activation(se_layers[1], "sigmoid"))
         if acts != ("relu", "sigmoid"):
-            raise KerasFormatError(f"SE Dense layers use activations {acts}; only (relu, sigmoid) is supported")
+            raise KerasFormatError(f"has SE Dense layers with activations {acts}; only (relu, sigmoid) is supported")
         _dense(state, f"features.se{last}.fc.0", se_layers[0])
         _dense(state, f"features.se{last}.fc.2", se_layers[1])
         weights.family += f" (SE after dense block {last}: {se_layers[0].name}, {se_layers[1].name})"
     if head.arrays["kernel"].shape[0] != channels:
-        raise KerasFormatError(f"classifier {head.name!r} takes {head.arrays['kernel'].shape[0]} inputs, not the "
-                               f"{channels} pooled DenseNet features; custom heads are not supported")
+        raise KerasFormatError(f"has a classifier {head.name!r} that takes {head.arrays['kernel'].shape[0]} inputs, "
+                               f"not the {channels} pooled DenseNet features; custom heads are not supported")
     _dense(state, "classifier", head)
     act = _activation(head, "softmax")
     if act not in ("softmax", "sigmoid"):
