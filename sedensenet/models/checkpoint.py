@@ -343,9 +343,10 @@ def _from_state_dict(obj: Any, name: str, *, ema: bool = False, container: str |
                      extra_notes: list[str] | None = None) -> tuple[SEDenseNet, dict[str, Any]]:
     state, path = formats.unwrap(obj, ema=ema)
     if state is None:
-        entries = f" (entries: {_names([str(k) for k in obj])})" if isinstance(obj, dict) else ""
-        raise CheckpointError(f"{name} holds a {type(obj).__name__}{entries} with no DenseNet weights in it, "
-                              f"not a state_dict or a sedensenet checkpoint. {RESAVE_HINT}")
+        entries = f" with no DenseNet weights (entries: {_names([str(k) for k in obj])})" if isinstance(
+            obj, dict) else ""
+        raise CheckpointError(f"{name} holds a {type(obj).__name__}{entries}, not a state_dict or a sedensenet "
+                              f"checkpoint. {RESAVE_HINT}")
     notes = list(extra_notes or [])
     family = container or _container(obj, path)
     if path:
