@@ -15,8 +15,8 @@ def add_convert_parser(sub: Any) -> None:
                        description="Read IN (sedensenet file, DenseNet state_dict in any wrapper, timm/Lightning "
                                    "checkpoint, .safetensors, Keras .keras/.weights.h5/.h5) and write a sedensenet "
                                    "checkpoint OUT with its architecture, head and metadata.")
-    p.add_argument("source", metavar="IN")
-    p.add_argument("target", metavar="OUT")
+    p.add_argument("source", metavar="IN", help="file to read (.pt/.pth/.pth.tar/.ckpt/.safetensors/.keras/.h5)")
+    p.add_argument("target", metavar="OUT", help="sedensenet checkpoint to write (.pt)")
     p.add_argument("--ema", action="store_true",
                    help="take the EMA weights (timm state_dict_ema, ema …) where the file has both")
     p.add_argument("--json", action="store_true", help="print one JSON document")
