@@ -147,7 +147,8 @@ def channel_bars(excitation: Sequence[float], squeeze: Sequence[float], name: st
         x=list(range(len(excitation))), y=list(excitation), marker_color=colours,
         customdata=list(squeeze),
         hovertemplate="channel %{x}<br>excitation %{y:.3f}<br>squeeze %{customdata:.3f}<extra></extra>"))
-    fig.add_hline(y=0.5, line_dash="dot", line_color="grey", annotation_text="0.5", annotation_position="right")
+    fig.add_hline(y=0.5, line_dash="dot", line_color="grey", annotation_text="gate 0.5",
+                  annotation_position="top left")
     fig.update_layout(title=f"{name}: gate per channel", yaxis={"range": [0, 1], "title": "excitation"},
                       xaxis={"title": "channel"}, height=320, margin={"t": 40, "b": 40, "l": 50, "r": 10},
                       clickmode="event+select", dragmode="select")
@@ -156,17 +157,23 @@ def channel_bars(excitation: Sequence[float], squeeze: Sequence[float], name: st
 
 def squeeze_scatter(names: Sequence[str], squeezes: Sequence[Sequence[float]],
                     excitations: Sequence[Sequence[float]]) -> go.Figure:
-    """Squeeze (pooled value) vs excitation (gate) of every channel, coloured by depth."""
+    """Squeeze (pooled value) vs excitation (gate) of every channel, coloured by depth (colour bar = SE layer)."""
     fig = go.Figure()
+    labels = layer_labels(names)
     n = max(len(names) - 1, 1)
+    ticks = sorted({0, n // 2, n}) if len(names) > 1 else [0]
     for i, (name, s, e) in enumerate(zip(names, squeezes, excitations, strict=True)):
+        marker: dict = {"size": 5, "color": [i / n] * len(s), "colorscale": "Viridis", "cmin": 0, "cmax": 1}
+        if i == 0:
+            marker["colorbar"] = {"title": {"text": "SE layer"}, "tickvals": [t / n for t in ticks],
+                                  "ticktext": [labels[t] for t in ticks]}
+            marker["showscale"] = True
         fig.add_trace(go.Scattergl(
-            x=list(s), y=list(e), mode="markers", name=_short(name),
-            marker={"size": 5, "color": i / n, "colorscale": "Viridis", "cmin": 0, "cmax": 1},
-            hovertemplate=f"{name}<br>channel %{{pointNumber}}<br>squeeze %{{x:.3f}}<br>excitation %{{y:.3f}}"
-                          "<extra></extra>"))
+            x=list(s), y=list(e), mode="markers", name=labels[i], showlegend=False, marker=marker,
+            hovertemplate=f"{labels[i]} ({name})<br>channel %{{pointNumber}}<br>squeeze %{{x:.3f}}"
+                          "<br>excitation %{y:.3f}<extra></extra>"))
     fig.update_layout(xaxis_title="squeeze (channel mean)", yaxis_title="excitation (gate)", height=380,
-                      showlegend=len(names) <= 12, margin={"t": 10, "b": 40, "l": 50, "r": 10})
+                      margin={"t": 10, "b": 40, "l": 50, "r": 10})
     return fig
 
 
@@ -289,3 +296,47 @@ def architecture_diagram(stages: Sequence[tuple[str, str, int]], se_marks: Seque
     fig.update_yaxes(visible=False, range=[-0.2, 1.6])
     fig.update_layout(height=200, margin={"t": 10, "b": 10, "l": 10, "r": 10}, plot_bgcolor="white")
     return fig
+
+
+def overlay_figure(rgba: np.ndarray, *, sign: str, scale: float, title: str = "", height: int = 360) -> go.Figure:
+    """An attribution overlay (RGBA from ``attribution.overlay``) with its colour scale as a colour bar.
+
+    The image travels as one PNG data URI (small), the colour bar comes from an invisible heat-map trace.
+    """
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(rgba, dtype=np.uint8)).save(buf, "PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    signed = sign == "signed"
+    colours = "RdBu_r" if signed else "Inferno"
+    top = scale if scale > 0 else 1.0
+    unit = {"positive": "attribution (> 0)", "absolute": "|attribution|", "signed": "attribution"}.get(sign, sign)
+    fig = go.Figure(go.Image(source=uri, hoverinfo="skip"))
+    fig.add_trace(go.Heatmap(z=[[-top if signed else 0.0, top]], colorscale=colours, zmin=-top if signed else 0.0,
+                             zmax=top, opacity=0, hoverinfo="skip", showscale=True,
+                             colorbar={"title": {"text": unit}, "thickness": 14, "tickformat": ".2g"},
+                             x=[0, 1], y=[0, 1]))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_layout(title=title or None, height=height, margin={"t": 40 if title else 5, "b": 5, "l": 5, "r": 5})
+    return fig
+
+
+PRESENTER_FONT = 22
+
+
+def presenter_style(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` for a projector: large type, black on white, thick lines and markers."""
+    out = go.Figure(fig)
+    out.update_layout(template="simple_white", font={"size": PRESENTER_FONT, "color": "black"},
+                      height=int((fig.layout.height or 360) * 1.25), paper_bgcolor="white", plot_bgcolor="white")
+    out.update_xaxes(showgrid=True, gridcolor="#bbbbbb", linecolor="black", tickfont={"size": PRESENTER_FONT - 2})
+    out.update_yaxes(showgrid=True, gridcolor="#bbbbbb", linecolor="black", tickfont={"size": PRESENTER_FONT - 2})
+    out.update_traces(selector={"type": "scatter"}, line={"width": 4}, marker={"size": 10})
+    out.update_traces(selector={"type": "bar"}, marker_line={"width": 1.5, "color": "black"},
+                      textfont={"size": PRESENTER_FONT})
+    return out

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 from torchvision.models.densenet import DenseNet
 
-from sedensenet.app.frame import UPLOAD_TYPES, _families
+from sedensenet.app.sidebar import UPLOAD_TYPES, _families
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -89,45 +89,192 @@ def _no_exception(page) -> None:
     assert errors.count() == 0, errors.all_inner_texts()
 
 
+def _main_text(page) -> str:
+    return page.locator("[data-testid='stMain']").inner_text()
+
+
+def _chart_titles(page) -> list[str]:
+    return [t or "" for t in page.locator("[data-testid='stMain'] .gtitle").all_text_contents()]
+
+
+def _wait_title(page, text: str) -> None:
+    """Wait until a chart title contains ``text`` (a rerun on a loaded machine can start late)."""
+    page.wait_for_function("t => [...document.querySelectorAll('[data-testid=stMain] .gtitle')].some("
+                           "e => (e.textContent || '').includes(t))", arg=text, timeout=240_000)
+    _idle(page)
+
+
+def _wait_main(page, text: str) -> None:
+    page.wait_for_function("t => document.querySelector('[data-testid=stMain]').innerText.includes(t)", arg=text,
+                           timeout=240_000)
+    _idle(page)
+
+
+def _upload(page, *paths: Path) -> None:
+    page.locator("[data-testid='stMain'] [data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
+        [str(p) for p in paths])
+    _idle(page)
+
+
+def _nav(page, name: str) -> None:
+    page.locator("[data-testid='stSidebarNav']").get_by_text(name, exact=True).first.click()
+    page.wait_for_function("n => [...document.querySelectorAll('[data-testid=stMain] h1')].some("
+                           "h => h.innerText.startsWith(n))", arg=name, timeout=240_000)
+    _idle(page)
+
+
 def test_upload_photo_explore_switch_and_compare(browser) -> None:
     with server() as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url, timeout=120_000)
+        page.goto(url + "/?model=shipped:demo", timeout=120_000)
         _idle(page)
-        page.locator("[data-testid='stMain'] [data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
-            str(ROOT / "assets" / "examples" / "photo-astronaut.jpg"))
-        _idle(page)
+        _upload(page, ROOT / "assets" / "examples" / "photo-astronaut.jpg")
         chip = page.locator("[data-testid='stMain'] [data-testid='stFileChipName']").first
         assert chip.get_attribute("title") == "photo-astronaut.jpg"
         _no_exception(page)
-        text = page.locator("[data-testid='stMain']").inner_text()
-        assert "Prediction" in text and "%" in text
+        text = _main_text(page)
+        assert "Prediction" in text and "%" in text and "Analysing photo-astronaut.jpg" in text
         assert page.locator("[data-testid='stPlotlyChart']").count() >= 2  # predictions + SE heat-map
         page.screenshot(path=str(ARTIFACTS / "explore.png"), full_page=True)
         page.get_by_role("tab", name="Attribution").click()
-        _idle(page)
-        overlay = page.locator("[data-testid='stImage']").filter(has_text="→")
-        overlay.first.wait_for(timeout=120_000)
-        assert overlay.first.locator("img").evaluate("i => i.naturalWidth") > 0
+        _wait_title(page, "Grad-CAM →")
+        assert any(t.startswith("Grad-CAM →") for t in _chart_titles(page))
+        assert page.locator("[data-testid='stMain'] .colorbar").count() >= 1  # the overlay's colour scale
         _no_exception(page)
         page.screenshot(path=str(ARTIFACTS / "explore-attribution.png"), full_page=True)
         page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
+        page.wait_for_url("**variant=baseline**", timeout=240_000)
         _idle(page)
         _no_exception(page)
         page.get_by_role("tab", name="SE excitations").click()
-        assert "no SE layers" in page.locator("[data-testid='stMain']").inner_text()
-        page.screenshot(path=str(ARTIFACTS / "explore-baseline.png"), full_page=True)
-        page.locator("[data-testid='stSidebarNav'], [data-testid='stSidebar']").first.get_by_text("SE model").click()
+        _wait_main(page, "no SE layers")
+        page.locator("[data-testid='stSidebar']").get_by_text("SE model").click()
+        page.wait_for_url("**variant=se**", timeout=240_000)
         _idle(page)
         _no_exception(page)
         for name in ("Compare", "Class statistics", "Training", "Model", "Learn"):
-            page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']").filter(
-                has_text=name).first.click()
-            _idle(page)
+            _nav(page, name)
             _no_exception(page)
+            assert page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").count() >= 1  # sidebar
             page.screenshot(path=str(ARTIFACTS / f"{name.lower().replace(' ', '-')}.png"), full_page=True)
             if name == "Compare":
-                assert "Top-1 agree" in page.locator("[data-testid='stMain']").inner_text()
+                assert "Top-1 agree" in _main_text(page)
+            if name in ("Compare", "Learn"):
+                assert "Analysing photo-astronaut.jpg" in _main_text(page)  # the same image, named
+                thumb = page.locator("[data-testid='stMain'] [data-testid='stImage'] img").first
+                assert thumb.evaluate("i => i.naturalWidth") > 0
+
+
+@pytest.fixture(scope="module")
+def app_url() -> Iterator[str]:
+    with server() as url:
+        yield url
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url, timeout=120_000)
+    _idle(page)
+    return page
+
+
+def test_second_upload_is_analysed_and_shown(browser, app_url, tmp_path) -> None:
+    """Defects 13 and 7: the newest upload is the analysed image, named and shown on every image page."""
+    from sedensenet.data.demo import make_sample
+
+    first, second = tmp_path / "first-star.png", tmp_path / "second-ring.png"
+    make_sample(1, 3, 96).pil.save(first)
+    make_sample(2, 6, 96).pil.save(second)
+    page = _open(browser, app_url + "/?model=shipped:demo")
+    assert "Analysing arrow.png — true label arrow (labels.json)" in _main_text(page)  # clear from the start
+    _upload(page, first)
+    _wait_main(page, "Analysing first-star.png")
+    _upload(page, second)
+    _wait_main(page, "Analysing second-ring.png")
+    _no_exception(page)
+    picker = page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").filter(has_text="Analysed image")
+    assert "second-ring.png" in picker.inner_text()
+    page.close()
+
+
+def test_uploaded_checkpoint_is_named_in_the_picker(browser, app_url, tmp_path) -> None:
+    """Defect 1: after an upload the picker names the uploaded file."""
+    ckpt = tmp_path / "my-model.pt"
+    ckpt.write_bytes((ROOT / "assets" / "models" / "demo-baseline.pt").read_bytes())
+    page = _open(browser, app_url + "/?model=shipped:demo")
+    page.locator("[data-testid='stSidebar']").get_by_text("Upload a checkpoint").click()
+    page.locator("[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput']").set_input_files(str(ckpt))
+    page.wait_for_function("() => document.querySelector('[data-testid=stSidebar]').innerText"
+                           ".includes('my-model.pt (uploaded)')", timeout=240_000)
+    _idle(page)
+    _no_exception(page)
+    picker = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
+    assert "my-model.pt (uploaded)" in picker.inner_text()
+    assert "SE: none" in page.locator("[data-testid='stSidebar']").inner_text()
+    page.close()
+
+
+def test_target_follows_the_model_and_nothing_expensive_reruns(browser, app_url) -> None:
+    """Defects 2 and 3 through a share link: the top-1 target is the current model's; IG runs on a click only
+    and is shown from the cache when coming back."""
+    page = _open(browser, app_url + "/?model=shipped:demo&image=disagree-116-heart.png&view=Attribution")
+    _no_exception(page)
+    assert "Grad-CAM → triangle" in _chart_titles(page)  # the SE model's top-1
+    page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
+    _wait_title(page, "Grad-CAM → heart")  # the baseline's top-1, not the stale one
+    assert "under the baseline" in _main_text(page)
+    page.goto(app_url + "/?model=shipped:demo&variant=se&image=disagree-116-heart.png&view=Attribution"
+              "&method=integrated_gradients", timeout=120_000)
+    _idle(page)
+    button = page.get_by_role("button", name="Compute Integrated Gradients")
+    assert button.count() == 1 and not any(t.startswith("Integrated") for t in _chart_titles(page))
+    button.click()
+    _wait_title(page, "Integrated Gradients → triangle")
+    page.get_by_role("tab", name="SE excitations").click()
+    _wait_main(page, "Each row is one SE layer")
+    page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
+    page.wait_for_url("**variant=baseline**", timeout=240_000)
+    _idle(page)
+    page.get_by_role("tab", name="Attribution").click()
+    _wait_main(page, "runs only when you ask")
+    assert page.get_by_role("button", name="Compute Integrated Gradients").count() == 1  # not computed behind
+    page.locator("[data-testid='stSidebar']").get_by_text("SE model").click()
+    _wait_title(page, "Integrated Gradients → triangle")  # from the cache, no click
+    _no_exception(page)
+    page.close()
+
+
+def test_share_link_lands_on_the_same_view(browser, app_url) -> None:
+    page = _open(browser, app_url + "/?model=shipped:demo&image=star.png")
+    page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
+    page.wait_for_url("**variant=baseline**", timeout=240_000)
+    _idle(page)
+    _nav(page, "Compare")
+    page.wait_for_url("**image=star.png**", timeout=240_000)
+    link = page.url
+    assert "/Compare" in link and "variant=baseline" in link and "image=star.png" in link
+    student = browser.new_context().new_page()
+    student.set_viewport_size({"width": 1400, "height": 1000})
+    student.goto(link, timeout=120_000)
+    _idle(student)
+    _no_exception(student)
+    assert "Compare: SE model vs baseline" in _main_text(student)
+    assert "Analysing star.png" in _main_text(student)
+    radio = student.locator("[data-testid='stSidebar'] [data-testid='stRadio'] input:checked")
+    assert radio.evaluate("i => i.parentElement.innerText") .strip() == "Baseline (no SE)"
+    student.close()
+    page.close()
+
+
+def test_presenter_mode_uses_large_type(browser, app_url) -> None:
+    page = _open(browser, app_url + "/?model=shipped:demo&presenter=1")
+    _no_exception(page)
+    size = page.locator("[data-testid='stMain'] [data-testid='stMarkdownContainer'] p").first.evaluate(
+        "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size >= 24
+    assert page.locator("[data-testid='stMain'] [data-testid='stFileUploaderDropzoneInput']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "presenter.png"), full_page=True)
+    page.close()
 
 
 def test_four_concurrent_sessions_on_a_cold_server(browser) -> None:

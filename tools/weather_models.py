@@ -27,8 +27,9 @@ from torch.utils.data import ConcatDataset, DataLoader
 from sedensenet import load_checkpoint, save_checkpoint
 from sedensenet.analysis.capture import capture_excitations
 from sedensenet.analysis.statistics import excitation_stats
-from sedensenet.data.images import eval_transform
-from sedensenet.training.evaluate import evaluate_checkpoint, split_dataset
+from sedensenet.data.images import RESIZE_MODES, eval_transform
+from sedensenet.training.evaluate import confusion_matrix, split_dataset
+from sedensenet.training.history import best_epoch_of
 
 CITATION = ("Ajayi, Gbeminiyi (2018). Multi-class Weather Dataset for Image Classification. Mendeley Data, V1. "
             "doi:10.17632/4drtyfjtfy.1. Licence CC BY 4.0.")
@@ -44,15 +45,30 @@ def training_command(train_args: dict[str, Any]) -> str:
             "--out models/weather-se.pt")
 
 
+def _accuracy(loaded: Any, data: Path, split: str, size: int, resize: str) -> tuple[float, list[list[int]]]:
+    tf = eval_transform(size, loaded.meta["mean"], loaded.meta["std"], resize)
+    ds = split_dataset(loaded, data, data / "split.csv", split, tf)
+    cm = confusion_matrix(loaded.model, DataLoader(ds, batch_size=64), loaded.device, len(loaded.classes),
+                          progress=False)
+    return float(cm.diag().sum() / cm.sum()), cm.tolist()
+
+
 def evaluate(path: Path, data: Path) -> dict[str, Any]:
-    """Validation accuracy of both square views, the chosen view, and the test report with it."""
-    split_file = data / "split.csv"
-    val = {mode: evaluate_checkpoint(path, str(data), split_file=split_file, split="val", resize=mode,
-                                     device="cpu", progress=False)["accuracy"] for mode in ("crop", "letterbox")}
-    chosen = max(val, key=lambda m: (val[m], m == "crop"))  # ties keep the centre crop
-    test = evaluate_checkpoint(path, str(data), split_file=split_file, split="test", resize=chosen, device="cpu",
-                               progress=False)
-    return {"val": val, "resize": chosen, "test": test}
+    """Validation accuracy of every square view (crop or letterbox, at the training size or 8/7 or 9/7 of it:
+    random-resized-crop training makes objects look larger than a plain resize does), the view chosen on
+    validation (ties: the smaller size, then crop), and the test report with it."""
+    loaded = load_checkpoint(path, device="cpu")
+    base = loaded.input_size
+    views = [(size, mode) for size in (base, round(base * 8 / 7), round(base * 9 / 7)) for mode in RESIZE_MODES]
+    val = {f"{mode}@{size}": _accuracy(loaded, data, "val", size, mode)[0] for size, mode in views}
+    size, mode = max(views, key=lambda v: (val[f"{v[1]}@{v[0]}"], -v[0], v[1] == "crop"))
+    loaded.meta.update(input_size=size, resize=mode)
+    accuracy, cm = _accuracy(loaded, data, "test", size, mode)
+    totals = np.array(cm).sum(1)
+    per_class = {c: float(cm[i][i] / totals[i]) for i, c in enumerate(loaded.classes)}
+    return {"val": val, "resize": mode, "input_size": size,
+            "test": {"accuracy": accuracy, "n": int(totals.sum()), "confusion_matrix": cm,
+                     "per_class_accuracy": per_class}}
 
 
 def gate_spread(loaded: Any, data: Path, split: str) -> dict[str, float]:
@@ -86,17 +102,21 @@ def ship(se: Path, base: Path, results: dict[str, dict[str, Any]], data: Path, o
         loaded = load_checkpoint(path, device="cpu")
         r = results[str(path)]
         meta = dict(loaded.meta)
-        meta.update(resize=r["resize"], dataset=CITATION,
+        meta.update(resize=r["resize"], input_size=r["input_size"], dataset=CITATION,
                     split="../shared/data/weather/split.csv (train 781 / val 169 / test 169; duplicate groups "
                           "kept within one split)",
                     evaluation={"split": "test", "accuracy": r["test"]["accuracy"], "n": r["test"]["n"],
                                 "per_class_accuracy": r["test"]["per_class_accuracy"],
                                 "confusion_matrix": r["test"]["confusion_matrix"],
-                                "val_accuracy_by_view": r["val"]},
+                                "val_accuracy_by_view": r["val"],
+                                "view": f"{r['resize']} at {r['input_size']}² (chosen on validation)"},
                     training_command=training_command(meta["train_args"]))
-        loaded.meta.update(resize=r["resize"])
+        loaded.meta.update(resize=r["resize"], input_size=r["input_size"])
         if loaded.config.se != "none":
             meta["class_statistics"] = class_statistics(loaded, data)
+        last = torch.load(path.with_name(path.stem + ".last.pt"), map_location="cpu", weights_only=True)
+        meta["history"] = last["meta"]["history"]  # every epoch (training before full histories kept the best's)
+        meta["best_epoch"] = best_epoch_of(meta["history"])
         for key in ("source", "assumed", "resume"):
             meta.pop(key, None)
         save_checkpoint(out / name, loaded.model, meta)
@@ -122,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             path = d / f"weather-{kind}.pt"
             results[str(path)] = evaluate(path, args.data)
             r = results[str(path)]
-            print(f"{d.name} {kind:<8} val crop {r['val']['crop']:.4f} letterbox {r['val']['letterbox']:.4f} "
-                  f"→ {r['resize']}; test {r['test']['accuracy']:.4f}", flush=True)
+            views = " ".join(f"{k} {v:.4f}" for k, v in r["val"].items())
+            print(f"{d.name} {kind:<8} val {views} → {r['resize']}@{r['input_size']}; test "
+                  f"{r['test']['accuracy']:.4f}", flush=True)
     print("\n| model | " + " | ".join(d.name for d in seeds) + " | mean ± std |")
     print("|---|" + "---|" * (len(seeds) + 1))
     for kind in ("se", "baseline"):
@@ -131,13 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         spread = statistics.stdev(accs) if len(accs) > 1 else float("nan")
         print(f"| {kind} test acc (%) | " + " | ".join(f"{a:.2f}" for a in accs) +
               f" | {statistics.mean(accs):.2f} ± {spread:.2f} |")
-    best = max(seeds, key=lambda d: results[str(d / "weather-se.pt")]["val"][
-        results[str(d / "weather-se.pt")]["resize"]])
+    best = max(seeds, key=lambda d: max(results[str(d / "weather-se.pt")]["val"].values()))
     print(f"\nselected on validation: {best.name}")
     for kind in ("se", "baseline"):
         path = best / f"weather-{kind}.pt"
         loaded = load_checkpoint(path, device="cpu")
-        loaded.meta["resize"] = results[str(path)]["resize"]
+        loaded.meta.update(resize=results[str(path)]["resize"], input_size=results[str(path)]["input_size"])
         if kind == "se":
             spread = gate_spread(loaded, args.data, "test")
             print("gate std across test photos per SE layer: min "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,3 +72,53 @@ def display_view(image: Image.Image, loaded: LoadedModel, *, min_side: int = 256
     natural = min(image.size) if resize == "crop" else max(image.size)
     side = max(min_side, loaded.input_size, min(natural, max_side))
     return model_input_view(side, resize)(image)
+
+
+RECORD_COLUMNS = ("layer", "index", "block", "dense_layer", "placement", "channel", "squeeze", "excitation")
+LOW_CONFIDENCE = 0.5
+
+
+def records_table(capture: Capture, image: int = 0) -> list[dict[str, Any]]:
+    """One row per (SE layer, channel) of ``image``: the long table users load into pandas or a spreadsheet."""
+    return [{"layer": r.name, "index": r.index, "block": r.block, "dense_layer": r.layer, "placement": r.placement,
+             "channel": c, "squeeze": float(r.squeeze[image, c]), "excitation": float(r.excitation[image, c])}
+            for r in capture.records for c in range(r.channels)]
+
+
+def records_csv(capture: Capture, image: int = 0) -> str:
+    """:func:`records_table` as CSV text with a header row."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=RECORD_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records_table(capture, image))
+    return buf.getvalue()
+
+
+def outside_note(top_prob: float, classes: Sequence[str], threshold: float = LOW_CONFIDENCE) -> str | None:
+    """A plain warning when the top probability is below ``threshold``, else ``None``.
+
+    A classifier has no "none of these" answer: softmax spreads 100 % over its classes whatever the image shows.
+    A top class under 50 % means no class clearly wins, the usual sign of an image from outside the training
+    world (a photo shown to a shapes model, a shape shown to a weather model).
+    """
+    if top_prob >= threshold:
+        return None
+    return (f"No class is clearly recognised (top probability {top_prob:.0%} < {threshold:.0%}). This model must "
+            f"pick one of its {len(classes)} classes whatever the image shows, so the answer is a guess: the image "
+            "is probably unlike what the model was trained on.")
+
+
+def map_npy(values: np.ndarray) -> bytes:
+    """An attribution map as ``.npy`` bytes (exact values, for notebooks)."""
+    buf = io.BytesIO()
+    np.save(buf, values)
+    return buf.getvalue()
+
+
+def map_png(values: np.ndarray) -> bytes:
+    """An attribution map as a grey PNG: 128 = zero, brighter = positive, darker = negative (own scale)."""
+    peak = float(np.abs(values).max()) or 1.0
+    grey = (np.clip(values / peak, -1, 1) * 127 + 128).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, "PNG")
+    return buf.getvalue()

@@ -157,6 +157,26 @@ def images_from_zip(data: bytes, *, max_files: int = 5000, max_total_bytes: int 
     return out
 
 
+def labelled_zip(data: bytes, classes: Sequence[str]) -> tuple[list[Image.Image], list[int]]:
+    """Decoded images and class indices from a zip of ``<class>/<image>`` folders named after ``classes``."""
+    entries = images_from_zip(data)
+    unknown = sorted({c for c, _, _ in entries} - set(classes))
+    if unknown:
+        raise ImageError(f"zip folders {unknown[:10]} are not classes of this model ({', '.join(classes[:10])}"
+                         f"{' …' if len(classes) > 10 else ''}); name the folders after the model's classes")
+    index = {c: i for i, c in enumerate(classes)}
+    return [load_image(b, name=f"{c}/{n}") for c, n, b in entries], [index[c] for c, _, _ in entries]
+
+
+def labelled_batches(images: Sequence[Image.Image], labels: Sequence[int], meta: dict[str, Any],
+                     size: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(inputs, labels)`` batches of at most ``size`` images with the checkpoint's preprocessing."""
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    return [(preprocess(images[i:i + size], meta), torch.tensor(list(labels[i:i + size])))
+            for i in range(0, len(images), size)]
+
+
 class DemoShapes(Dataset):
     """The offline demo dataset: ``n`` samples (balanced classes) generated on the fly from ``seed``."""
 
@@ -178,6 +198,13 @@ class DemoShapes(Dataset):
         sample = make_sample(self.seed, index, self.size)
         img = sample.pil
         return (self.transform(img) if self.transform else img), sample.label
+
+
+def demo_labelled(per_class: int, seed: int) -> tuple[list[Image.Image], list[int]]:
+    """``per_class`` generated demo images of every shape class, with their labels."""
+    ds = DemoShapes(per_class * len(DEMO_CLASSES), seed=seed)
+    items = [ds[i] for i in range(len(ds))]
+    return [im for im, _ in items], [y for _, y in items]
 
 
 def find_image_files(root: Path) -> list[Path]:

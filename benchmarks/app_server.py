@@ -1,0 +1,56 @@
+"""Start the app on a free local port for a benchmark (headless, no file watcher), and stop it afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def app_server(*extra: str, log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``(url, process)`` of a running ``streamlit run app.py``; XSRF off so a script client can upload."""
+    port = free_port()
+    out = open(log or os.devnull, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
+         "--server.fileWatcherType=none", "--browser.gatherUsageStats=false", "--server.address=127.0.0.1",
+         f"--server.port={port}", "--server.enableXsrfProtection=false", *extra],
+        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if k != "SEDENSENET_MODELS"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("streamlit did not become healthy")
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        out.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

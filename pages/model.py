@@ -1,0 +1,36 @@
+"""Model: architecture, parameters and FLOPs, what SE adds, where SE sits, how the checkpoint was loaded."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from sedensenet import figures
+from sedensenet.app import loads, state
+from sedensenet.cli.main import model_summary
+from sedensenet.models.summary import model_stages, se_placement_text
+
+sel = state.selection()
+st.title("Model")
+loaded = sel.loaded
+info = model_summary(loaded)
+cfg = loaded.config
+m = st.columns(4)
+m[0].metric("Parameters", f"{info['parameters']:,}")
+m[1].metric("Added by SE", f"{info['se_parameters']:,}",
+            f"{info['se_parameters'] / max(1, info['parameters'] - info['se_parameters']):.2%}", delta_color="off")
+m[2].metric(f"FLOPs at {loaded.input_size}²", f"{loads.flops(sel.model_id, loaded) / 1e9:.3f} G")
+m[3].metric("SE layers", info["se_layers"])
+stages, marks = model_stages(cfg)
+st.plotly_chart(figures.architecture_diagram(stages, marks), width="stretch", key="arch")
+st.markdown(f"**SE placement**: {se_placement_text(cfg)}")
+st.subheader("Architecture")
+st.dataframe(pd.DataFrame({"setting": list(cfg.to_dict()), "value": [str(v) for v in cfg.to_dict().values()]}),
+             hide_index=True)
+st.subheader("How this checkpoint was loaded")
+st.markdown(f"- format: `{loaded.meta.get('format')}` (source: {loaded.meta.get('source')}), "
+            f"device: {loaded.device}\n- input {loaded.input_size}², mean {loaded.meta['mean']}, "
+            f"std {loaded.meta['std']}")
+if loaded.meta.get("assumed"):
+    st.warning("Assumed defaults (the file did not say):\n\n" + "\n".join(f"- {a}" for a in loaded.meta["assumed"]))
+
