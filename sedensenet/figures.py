@@ -93,12 +93,24 @@ def write_figure(fig: go.Figure, path: Path) -> list[Path]:
     return [html]
 
 
+_SHORT = (
+    (re.compile(r"denseblock(\d+)\.denselayer(\d+)\.se_in$"), "b{0}.l{1} in"),
+    (re.compile(r"denseblock(\d+)\.denselayer(\d+)"), "b{0}.l{1}"),
+    (re.compile(r"transition(\d+)\.se$"), "t{0} in"),
+    (re.compile(r"(?:^|\.)se_in(\d+)$"), "b{0} in"),
+    (re.compile(r"(?:^|\.)se(\d+)$"), "after b{0}"),
+    (re.compile(r"(?:^|\.)se_stem$"), "stem"),
+    (re.compile(r"(?:^|\.)se_out$"), "after norm"),
+)
+
+
 def _short(name: str) -> str:
-    """``features.denseblock2.denselayer3.se`` → ``b2.l3``; ``features.se4`` → ``after b4``."""
-    if m := re.search(r"denseblock(\d+)\.denselayer(\d+)", name):
-        return f"b{m.group(1)}.l{m.group(2)}"
-    if m := re.search(r"(?:^|\.)se(\d+)$", name):
-        return f"after b{m.group(1)}"
+    """Axis label of an SE module name: ``features.denseblock2.denselayer3.se`` → ``b2.l3``, ``….se_in`` →
+    ``b2.l3 in``, ``features.se_in2`` → ``b2 in``, ``features.se4`` → ``after b4``, ``features.transition1.se``
+    → ``t1 in``, ``features.se_stem`` → ``stem``, ``features.se_out`` → ``after norm``; others unchanged."""
+    for pattern, template in _SHORT:
+        if m := pattern.search(name):
+            return template.format(*m.groups())
     return name
 
 
