@@ -234,3 +234,16 @@ def se_input(model: nn.Module, x: Tensor, name: str) -> Tensor:
     finally:
         handle.remove()
     return grabbed[0]
+
+
+def se_hidden_units(module: nn.Module, squeeze: Tensor) -> Tensor | None:
+    """ReLU(reduce(z)) of the SE ``module`` for squeezed values (1×C): its bottleneck, or None when the module's
+    reduce layer cannot be told (a foreign SE block without ``fc[0]``)."""
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        if callable(getattr(module, "hidden_units", None)):
+            return module.hidden_units(squeeze.to(device))[0].cpu()
+        fc = getattr(module, "fc", None)
+        if isinstance(fc, nn.Sequential) and len(fc) >= 3 and isinstance(fc[0], nn.Linear):
+            return torch.relu(fc[0](squeeze.to(device)))[0].cpu()
+    return None
