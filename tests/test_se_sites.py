@@ -21,6 +21,7 @@ from sedensenet.analysis.interventions import Intervention, run_intervention
 from sedensenet.figures import excitation_heatmap, layer_labels
 from sedensenet.models.densenet import SE_SITES, SE_VARIANTS, se_input_widths, se_slots, stages
 from sedensenet.models.keys import infer_config, normalise_keys
+from sedensenet.models.summary import model_stages, se_site_table
 
 SMALL = dict(growth_rate=16, block_config=(2, 2, 2, 2), num_init_features=64, num_classes=5)
 
@@ -249,3 +250,31 @@ def test_old_config_with_memory_efficient_still_loads_and_checkpointing_is_a_swi
     assert model.set_grad_checkpointing(True).grad_checkpointing
     assert build_model("demo", se="layer", reduction=4, memory_efficient=True).grad_checkpointing
     assert "memory_efficient" not in model.config.to_dict()
+
+
+def test_summary_marks_the_stages_that_carry_each_site() -> None:
+    stages_, marks = model_stages(tiny("block").config)
+    assert [n for n, _, _ in stages_] == ["stem", "block 1<br>2 layers", "transition 1", "block 2<br>2 layers",
+                                          "transition 2", "block 3<br>2 layers", "norm + pool", "classifier"]
+    assert list(marks) == ["block 1<br>2 layers", "block 2<br>2 layers", "block 3<br>2 layers"]
+    _, marks = model_stages(tiny("stem+layer_input+transition_input+post_norm").config)
+    assert marks == {"stem": "after the stem", "block 1<br>2 layers": "on each dense layer's input",
+                     "transition 1": "at the transition input", "block 2<br>2 layers": "on each dense layer's input",
+                     "transition 2": "at the transition input", "block 3<br>2 layers": "on each dense layer's input",
+                     "norm + pool": "after the final norm"}
+    rows = se_site_table(tiny("layer_input", se_sites={"layer_input": {"blocks": [2]}}).config)
+    # block 2 starts at 16 + 2*8 = 32 → 16 channels after transition 1; its layers see 16 and 24
+    assert rows == [{"site": "layer_input", "where": "on each dense layer's input", "SE modules": 2,
+                     "channels": "16…24", "hidden": "8…12", "width rule": "C // 2", "bias": False, "variant": "fc",
+                     "blocks": "2"}]
+
+
+def test_cli_se_option_takes_site_sets_and_refuses_unknown_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    from sedensenet.cli.main import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["train", "--se", "layer_input+stem"]).se == "stem+layer_input"
+    assert parser.parse_args(["train", "--se", "pre_norm"]).se == "final"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--se", "everywhere"])
+    assert "not an SE placement" in capsys.readouterr().err
