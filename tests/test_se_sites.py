@@ -21,7 +21,7 @@ from sedensenet.analysis.interventions import Intervention, run_intervention
 from sedensenet.figures import excitation_heatmap, layer_labels
 from sedensenet.models.densenet import SE_SITES, SE_VARIANTS, se_input_widths, se_slots, stages
 from sedensenet.models.keys import infer_config, normalise_keys
-from sedensenet.models.summary import model_stages, se_site_table
+from sedensenet.models.summary import model_stages, se_placement_text, se_site_table
 
 SMALL = dict(growth_rate=16, block_config=(2, 2, 2, 2), num_init_features=64, num_classes=5)
 
@@ -278,3 +278,10 @@ def test_cli_se_option_takes_site_sets_and_refuses_unknown_ones(capsys: pytest.C
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--se", "everywhere"])
     assert "not an SE placement" in capsys.readouterr().err
+
+
+def test_placement_sentence_names_every_site_of_a_combination() -> None:
+    text = se_placement_text(tiny("stem+transition_input").config)
+    assert "after the stem; at the transition input" in text and "÷ 2" in text
+    varied = se_placement_text(tiny("stem+layer", se_sites={"stem": {"hidden": 3}}).config)
+    assert "differ by site" in varied

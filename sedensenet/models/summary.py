@@ -87,7 +87,9 @@ def se_placement_text(cfg: ModelConfig) -> str:
     """One plain sentence on where SE sits and how its excitation network is shaped (none for a baseline)."""
     if cfg.se == "none":
         return "No SE blocks: this is the baseline, the same DenseNet without channel gates."
-    where = SE_PLACEMENT_TEXT.get(cfg.se, str(cfg.se))
+    where = SE_PLACEMENT_TEXT.get(cfg.se) or describe_placement(cfg)
+    if cfg.se_sites:
+        return f"SE {where}. Widths, biases or module variants differ by site (see the table)."
     hidden = (f"{cfg.se_hidden} hidden units" if cfg.se_hidden is not None
               else f"a hidden width of its channels ÷ {cfg.se_reduction} (at least 1)")
     return (f"SE {where}. Each SE's excitation network has {hidden}, with biases "
