@@ -61,7 +61,8 @@ def test_explain_json_schema_and_files(ckpt: Path, images: list[Path], tmp_path:
     assert png.size == (256, 256)  # the 80 px image shown at a readable size, not the 64 px model input
     assert len(doc["se_records"]) == 6
     rec = doc["se_records"][0]
-    assert set(rec) == {"name", "index", "block", "layer", "placement", "channels", "squeeze", "excitation"}
+    assert set(rec) == {"name", "index", "block", "layer", "placement", "site", "label", "channels", "squeeze",
+                        "excitation"}
     assert len(rec["excitation"]) == rec["channels"] == 8
     assert all(0 <= e <= 1 for e in rec["excitation"])
 

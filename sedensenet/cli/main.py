@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 def model_summary(loaded: LoadedModel) -> dict[str, Any]:
     """Architecture, SE placement, classes, parameter counts and input size of a loaded checkpoint."""
     from sedensenet.models.densenet import count_parameters, se_input_widths
-    from sedensenet.models.summary import se_parameters
+    from sedensenet.models.summary import se_parameters, se_site_table
 
     cfg = loaded.config
     return {
@@ -29,6 +29,7 @@ def model_summary(loaded: LoadedModel) -> dict[str, Any]:
         "se_layers": len(se_input_widths(cfg)),
         "se_hidden": cfg.se_hidden if cfg.se_hidden is not None else f"C // {cfg.se_reduction} (≥ 1)",
         "se_bias": cfg.se_bias,
+        "se_sites": se_site_table(cfg),
         "growth_rate": cfg.growth_rate,
         "block_config": list(cfg.block_config),
         "num_init_features": cfg.num_init_features,
@@ -82,6 +83,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         ("loaded as", f"{info['source']} on {info['device']}"),
         ("epochs trained", str(info["epochs_trained"])),
     ]
+    rows[2:2] = [(f"  {s['site']}", f"{s['where']}: {s['SE modules']} × {s['channels']} ch, hidden {s['hidden']} "
+                                   f"({s['width rule']}), bias {'on' if s['bias'] else 'off'}, {s['variant']}"
+                  + ("" if s["blocks"] == "all" else f", blocks {s['blocks']}")) for s in info["se_sites"]]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from sedensenet.models.densenet import ARCHS, SE_PLACEMENTS
+from sedensenet.models.densenet import ARCHS, SE_PLACEMENTS, SE_SITES, canonical_se
 
 EXAMPLES = """examples:
   sedensenet train --data demo --pair --epochs 15 --out models/demo-se.pt
@@ -20,6 +20,14 @@ EXAMPLES = """examples:
 
 def _optional_int(text: str) -> int | None:
     return None if text.lower() in ("none", "") else int(text)
+
+
+def _se_placement(text: str) -> str:
+    """argparse type for ``--se``: the canonical placement string, or a usage error listing the choices."""
+    try:
+        return canonical_se(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_train_parser(sub: Any) -> None:
@@ -49,7 +57,9 @@ def add_train_parser(sub: Any) -> None:
     d.add_argument("--workers", type=int, default=2, help="data-loading processes (default 2)")
     m = p.add_argument_group("model")
     m.add_argument("--arch", default="demo", choices=sorted(ARCHS), help="architecture (default demo)")
-    m.add_argument("--se", default="layer", choices=SE_PLACEMENTS, help="SE placement (default layer)")
+    m.add_argument("--se", default="layer", type=_se_placement, metavar="PLACEMENT",
+                   help=f"SE placement: a preset ({', '.join(SE_PLACEMENTS)}; default layer) or sites joined by '+' "
+                        f"from {', '.join(SE_SITES)}")
     m.add_argument("--reduction", type=int, default=4, help="SE reduction ratio r: hidden = max(1, C // r)")
     m.add_argument("--se-hidden", type=_optional_int, default=None, help="fixed SE hidden width (overrides r)")
     m.add_argument("--se-bias", action="store_true", help="biases in the SE linear layers")

@@ -121,13 +121,13 @@ def init_distributed(device: torch.device) -> bool:
 
 def make_model(cfg: TrainConfig, num_classes: int) -> SEDenseNet:
     """The model a :class:`TrainConfig` describes."""
-    options: dict[str, Any] = dict(se_hidden=cfg.se_hidden, se_bias=cfg.se_bias,
-                                   memory_efficient=cfg.memory_efficient, drop_rate=cfg.drop_rate)
+    options: dict[str, Any] = dict(se_hidden=cfg.se_hidden, se_bias=cfg.se_bias, drop_rate=cfg.drop_rate)
     if cfg.depth is not None:
         options["depth"] = cfg.depth
     if cfg.growth is not None:
         options["growth"] = cfg.growth
-    return build_model(cfg.arch, se=cfg.se, reduction=cfg.reduction, num_classes=num_classes, **options)
+    model = build_model(cfg.arch, se=cfg.se, reduction=cfg.reduction, num_classes=num_classes, **options)
+    return model.set_grad_checkpointing(cfg.memory_efficient)  # a runtime switch: not part of the architecture
 
 
 def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
