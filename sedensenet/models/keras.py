@@ -306,6 +306,18 @@ def _activation(layer: KerasLayer, default: str) -> str:
     return act if isinstance(act, str) else default
 
 
+def _forward_order(key: str) -> tuple[int, ...]:
+    """Sort key putting state_dict entries in forward order (SE sites are placed by where their keys sit)."""
+    if m := re.match(r"features\.denseblock(\d+)\.denselayer(\d+)\.(norm1|conv1|norm2|conv2)", key):
+        return (2, int(m.group(1)), 0, int(m.group(2)), ("norm1", "conv1", "norm2", "conv2").index(m.group(3)))
+    if m := re.match(r"features\.se(\d+)\.fc\.(\d)", key):
+        return (2, int(m.group(1)), 1, int(m.group(2)))
+    if m := re.match(r"features\.transition(\d+)\.(norm|conv)", key):
+        return (2, int(m.group(1)), 2, 0 if m.group(2) == "norm" else 1)
+    order = ("features.conv0", "features.norm0", "", "features.norm5", "classifier")
+    return (next(i for i, p in enumerate(order) if p and key.startswith(p + ".")),)
+
+
 def _to_torch(layers: list[KerasLayer], family: str) -> KerasWeights:
     state: dict[str, Tensor] = {}
     blocks: dict[int, int] = {}
@@ -355,7 +367,6 @@ def _to_torch(layers: list[KerasLayer], family: str) -> KerasWeights:
         raise KerasFormatError("has no final BatchNormalization 'bn' after the last dense block")
     if sorted(blocks) != list(range(2, len(blocks) + 2)):
         raise KerasFormatError(f"has dense blocks conv{sorted(blocks)}, not numbered conv2, conv3, …")
-    _bn(state, "features.norm5", bn_final)
     channels = int(bn_final.arrays["gamma"].shape[0])
     last = len(blocks)
     weights = KerasWeights(state=state, family=family)
@@ -375,6 +386,7 @@ def _to_torch(layers: list[KerasLayer], family: str) -> KerasWeights:
         _dense(state, f"features.se{last}.fc.0", se_layers[0])
         _dense(state, f"features.se{last}.fc.2", se_layers[1])
         weights.family += f" (SE after dense block {last}: {se_layers[0].name}, {se_layers[1].name})"
+    _bn(state, "features.norm5", bn_final)  # after the SE: key order tells "before the final norm"
     if head.arrays["kernel"].shape[0] != channels:
         raise KerasFormatError(f"has a classifier {head.name!r} that takes {head.arrays['kernel'].shape[0]} inputs, "
                                f"not the {channels} pooled DenseNet features; custom heads are not supported")
@@ -384,5 +396,6 @@ def _to_torch(layers: list[KerasLayer], family: str) -> KerasWeights:
         act = "softmax"
         weights.notes.append(f"classifier activation {head.config.get('activation')!r} shown as softmax scores")
     weights.head_activation = act
+    weights.state = dict(sorted(state.items(), key=lambda kv: _forward_order(kv[0])))
     weights.notes.append(f"BatchNorm epsilon {KERAS_BN_EPS:g} folded into running_var (torch uses 1e-5)")
     return weights
