@@ -33,7 +33,7 @@ if loaded.config.se == "none":
 cap = loads.capture(sel.model_id, pic.digest, loaded, pic.data)
 names = [r.name for r in cap.records]
 c1, c2 = st.columns(2)
-layer_idx = c1.selectbox("SE layer", range(len(names)), format_func=lambda i: views.layer_label(names[i]),
+layer_idx = c1.selectbox("SE layer", range(len(names)), format_func=lambda i: f"{cap.records[i].label} · {names[i]}",
                          **state.keep("learn_layer", 0, range(len(names))))
 rec = cap.records[layer_idx]
 gates = rec.excitation[0]
@@ -42,7 +42,7 @@ channel = int(c2.number_input(f"Channel (0–{rec.channels - 1}; default: the mo
 step = loads.walkthrough(sel.model_id, pic.digest, layer_idx, channel, loaded, pic.data)
 u = step.before
 st.markdown(f"""
-The block sees the feature map **U** of layer `{views.layer_label(rec.name)}`: {rec.channels} channels of
+The block sees the feature map **U** at *{rec.label}* (`{rec.name}`): {rec.channels} channels of
 {u.shape[0]}×{u.shape[1]} values for *{pic.name}*. Follow channel **{channel}**:
 
 1. **Squeeze** — average each channel over all positions: z<sub>{channel}</sub> = mean(U<sub>{channel}</sub>) =

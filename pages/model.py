@@ -7,7 +7,7 @@ import streamlit as st
 
 from sedensenet import figures
 from sedensenet.app import loads, state
-from sedensenet.models.summary import model_stages, se_placement_text, summarise
+from sedensenet.models.summary import model_stages, se_placement_text, se_site_table, summarise
 
 sel = state.selection()
 st.title("Model")
@@ -21,7 +21,9 @@ m[2].metric(f"FLOPs at {loaded.input_size}²", f"{loads.flops(sel.model_id, load
 m[3].metric("SE layers", info.se_layers)
 stages, marks = model_stages(cfg)
 st.plotly_chart(figures.architecture_diagram(stages, marks), width="stretch", key="arch")
-st.markdown(f"**SE placement**: {se_placement_text(cfg)}")
+st.markdown(f"**SE placement** (`{cfg.se}`): {se_placement_text(cfg)}")
+if cfg.sites:
+    st.dataframe(pd.DataFrame(se_site_table(cfg)), hide_index=True)
 st.subheader("Architecture")
 st.dataframe(pd.DataFrame({"setting": list(cfg.to_dict()), "value": [str(v) for v in cfg.to_dict().values()]}),
              hide_index=True)

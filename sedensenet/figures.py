@@ -93,12 +93,24 @@ def write_figure(fig: go.Figure, path: Path) -> list[Path]:
     return [html]
 
 
+_SHORT = (
+    (re.compile(r"denseblock(\d+)\.denselayer(\d+)\.se_in$"), "b{0}.l{1} in"),
+    (re.compile(r"denseblock(\d+)\.denselayer(\d+)"), "b{0}.l{1}"),
+    (re.compile(r"transition(\d+)\.se$"), "t{0} in"),
+    (re.compile(r"(?:^|\.)se_in(\d+)$"), "b{0} in"),
+    (re.compile(r"(?:^|\.)se(\d+)$"), "after b{0}"),
+    (re.compile(r"(?:^|\.)se_stem$"), "stem"),
+    (re.compile(r"(?:^|\.)se_out$"), "after norm"),
+)
+
+
 def _short(name: str) -> str:
-    """``features.denseblock2.denselayer3.se`` → ``b2.l3``; ``features.se4`` → ``after b4``."""
-    if m := re.search(r"denseblock(\d+)\.denselayer(\d+)", name):
-        return f"b{m.group(1)}.l{m.group(2)}"
-    if m := re.search(r"(?:^|\.)se(\d+)$", name):
-        return f"after b{m.group(1)}"
+    """Axis label of an SE module name: ``features.denseblock2.denselayer3.se`` → ``b2.l3``, ``….se_in`` →
+    ``b2.l3 in``, ``features.se_in2`` → ``b2 in``, ``features.se4`` → ``after b4``, ``features.transition1.se``
+    → ``t1 in``, ``features.se_stem`` → ``stem``, ``features.se_out`` → ``after norm``; others unchanged."""
+    for pattern, template in _SHORT:
+        if m := pattern.search(name):
+            return template.format(*m.groups())
     return name
 
 
@@ -276,12 +288,14 @@ def text_colour(fill: str) -> str:
 SE_BADGE = "#C0392B"
 
 
-def architecture_diagram(stages: Sequence[tuple[str, str, int]], se_marks: Sequence[str]) -> go.Figure:
-    """Block diagram: ``stages`` = (name, kind, channels-out); SE placements drawn as red badges. Every label is
-    black or white, whichever contrasts more with its box (WCAG ratio ≥ 4.5 for the colours used)."""
+def architecture_diagram(stages: Sequence[tuple[str, str, int]],
+                         se_marks: Sequence[str] | Mapping[str, str]) -> go.Figure:
+    """Block diagram: ``stages`` = (name, kind, channels-out); stages with SE get a red badge (hover: where in the
+    stage, when ``se_marks`` maps stage names to a description). Every label is black or white, whichever
+    contrasts more with its box (WCAG ratio ≥ 4.5 for the colours used)."""
     fig = go.Figure()
     colours = {"stem": "#B6E880", "block": "#636EFA", "transition": "#FECB52", "norm": "#AB63FA", "head": "#00CC96"}
-    marks = set(se_marks)
+    marks = dict(se_marks) if isinstance(se_marks, Mapping) else dict.fromkeys(se_marks, "")
     for i, (name, kind, channels) in enumerate(stages):
         fill = colours.get(kind, "#cccccc")
         fig.add_shape(type="rect", x0=i, x1=i + 0.85, y0=0, y1=1, fillcolor=fill, line={"width": 1, "color": "#333"})
@@ -291,7 +305,8 @@ def architecture_diagram(stages: Sequence[tuple[str, str, int]], se_marks: Seque
             fig.add_shape(type="rect", x0=i + 0.1, x1=i + 0.75, y0=1.08, y1=1.45, fillcolor=SE_BADGE,
                           line={"width": 0})
             fig.add_annotation(x=i + 0.425, y=1.265, text="SE", showarrow=False,
-                               font={"color": text_colour(SE_BADGE), "size": 12})
+                               font={"color": text_colour(SE_BADGE), "size": 12},
+                               hovertext=f"SE {marks[name]}" if marks[name] else None)
     fig.update_xaxes(visible=False, range=[-0.1, len(stages)])
     fig.update_yaxes(visible=False, range=[-0.2, 1.6])
     fig.update_layout(height=200, margin={"t": 10, "b": 10, "l": 10, "r": 10}, plot_bgcolor="white")

@@ -35,7 +35,8 @@ def images(tmp_path: Path) -> list[Path]:
 def test_predict_json_schema(ckpt: Path, images: list[Path], capsys) -> None:
     assert main(["predict", str(ckpt), *map(str, images), "--top", "3", "--json", "--device", "cpu"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"checkpoint", "device", "se", "predictions"}
+    assert set(doc) == {"checkpoint", "device", "se", "scores", "predictions"}
+    assert doc["scores"] == "softmax"  # single-label demo model; multi-label heads give "sigmoid"
     assert [p["image"] for p in doc["predictions"]] == [str(p) for p in images]
     for pred in doc["predictions"]:
         assert len(pred["top"]) == 3
@@ -60,7 +61,8 @@ def test_explain_json_schema_and_files(ckpt: Path, images: list[Path], tmp_path:
     assert png.size == (256, 256)  # the 80 px image shown at a readable size, not the 64 px model input
     assert len(doc["se_records"]) == 6
     rec = doc["se_records"][0]
-    assert set(rec) == {"name", "index", "block", "layer", "placement", "channels", "squeeze", "excitation"}
+    assert set(rec) == {"name", "index", "block", "layer", "placement", "site", "label", "channels", "squeeze",
+                        "excitation"}
     assert len(rec["excitation"]) == rec["channels"] == 8
     assert all(0 <= e <= 1 for e in rec["excitation"])
 

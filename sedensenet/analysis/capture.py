@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from sedensenet.errors import ConfigError
+from sedensenet.models.densenet import ModelConfig, SESlot, se_slots
 
 GATES = (nn.Sigmoid, nn.Hardsigmoid)
 _BLOCK_LAYER = re.compile(r"denseblock(\d+)\.denselayer(\d+)")
@@ -55,11 +56,18 @@ class SEModule:
     block: int | None
     layer: int | None
     placement: str
+    site: str = "other"
+    label: str = ""
 
 
 @dataclass
 class SERecord:
-    """One SE layer's squeeze (pooled channel descriptor) and excitation (gate) for a batch, B×C each."""
+    """One SE layer's squeeze (pooled channel descriptor) and excitation (gate) for a batch, B×C each.
+
+    ``name`` is the module name (the key interventions use); ``site`` says which SE site it is
+    (``sedensenet.models.densenet.SE_SITES``) and ``label`` where, in words ("block 2 input", "layer 3.4 input");
+    ``placement`` is the model's whole SE placement (preset or sites). Channel counts differ between records.
+    """
 
     name: str
     index: int
@@ -69,11 +77,13 @@ class SERecord:
     channels: int
     squeeze: Tensor
     excitation: Tensor
+    site: str = "other"
+    label: str = ""
 
     def as_dict(self, image: int = 0) -> dict[str, Any]:
         """JSON-ready record of one image of the batch."""
         return {"name": self.name, "index": self.index, "block": self.block, "layer": self.layer,
-                "placement": self.placement, "channels": self.channels,
+                "placement": self.placement, "site": self.site, "label": self.label, "channels": self.channels,
                 "squeeze": self.squeeze[image].tolist(), "excitation": self.excitation[image].tolist()}
 
 
@@ -83,9 +93,13 @@ class Capture:
 
     logits: Tensor
     records: list[SERecord] = field(default_factory=list)
+    activation: str = "softmax"
 
     @property
     def probs(self) -> Tensor:
+        """Class scores: a softmax, or independent sigmoids for a multi-label head (``head_activation``)."""
+        if self.activation == "sigmoid":
+            return torch.sigmoid(self.logits.float())
         return torch.softmax(self.logits.float(), dim=1)
 
     def top_k(self, k: int = 5, image: int = 0) -> list[tuple[int, float]]:
@@ -115,13 +129,25 @@ def _is_se_candidate(module: nn.Module) -> bool:
     return True
 
 
-def _placement(name: str, model: nn.Module) -> tuple[int | None, int | None, str]:
+def _site_map(model: nn.Module) -> tuple[dict[str, SESlot], str]:
+    """The model's own SE slots by module name, and its placement, when it is an SE-DenseNet (possibly wrapped)."""
+    cfg = getattr(model, "config", None) or getattr(getattr(model, "module", None), "config", None)
+    if not isinstance(cfg, ModelConfig):
+        return {}, "other"
+    return {slot.name: slot for slot in se_slots(cfg)}, cfg.se
+
+
+def _locate(name: str, slots: dict[str, SESlot], placement: str) -> tuple[int | None, int | None, str, str, str]:
+    """(block, layer, placement, site, label) of the SE module ``name``: from the model's SE slots, else guessed
+    from the name."""
+    slot = slots.get(name) or slots.get(name.split(".", 1)[-1])  # "module." of DataParallel
+    if slot is not None:
+        return slot.block, slot.layer, placement, slot.site, slot.label
     if m := _BLOCK_LAYER.search(name):
-        return int(m.group(1)), int(m.group(2)), "layer"
+        return int(m.group(1)), int(m.group(2)), placement, "layer", f"layer {m.group(1)}.{m.group(2)}"
     if m := _AFTER_BLOCK.search(name):
-        cfg = getattr(model, "config", None)
-        return int(m.group(1)), None, "final" if getattr(cfg, "se", None) == "final" else "block"
-    return None, None, "other"
+        return int(m.group(1)), None, placement, "block_output", f"after block {m.group(1)}"
+    return None, None, placement, "other", name
 
 
 class _DiscoveryCache:
@@ -165,6 +191,7 @@ def find_se_modules(model: nn.Module) -> list[SEModule]:
 def _discover(model: nn.Module) -> list[SEModule]:
     found: list[SEModule] = []
     taken: list[str] = []
+    slots, placement = _site_map(model)
     for name, module in model.named_modules():
         if module is model or any(name.startswith(t + ".") for t in taken):
             continue
@@ -172,8 +199,8 @@ def _discover(model: nn.Module) -> list[SEModule]:
             continue
         gate = [m for m in module.modules() if isinstance(m, GATES)][-1]
         pool = next((m for m in module.children() if isinstance(m, nn.AdaptiveAvgPool2d)), None)
-        block, layer, placement = _placement(name, model)
-        found.append(SEModule(name, module, gate, pool, block, layer, placement))
+        block, layer, placement, site, label = _locate(name, slots, placement)
+        found.append(SEModule(name, module, gate, pool, block, layer, placement, site, label))
         taken.append(name)
     return found
 
@@ -208,7 +235,7 @@ def recording(model: nn.Module, se_modules: list[SEModule] | None = None) -> Ite
             if gate.shape != squeeze.shape:  # not a channel gate after all (e.g. spatial attention)
                 return
             records.append(SERecord(se.name, len(records), se.block, se.layer, se.placement, gate.shape[1],
-                                    squeeze.cpu(), gate.cpu()))
+                                    squeeze.cpu(), gate.cpu(), se.site, se.label or se.name))
         return hook
 
     try:
@@ -234,7 +261,8 @@ def capture_excitations(model: nn.Module, x: Tensor, *, se_modules: list[SEModul
         x = x.unsqueeze(0)
     with recording(model, se_modules) as records, torch.inference_mode():
         logits = model(x)
-    return Capture(logits=logits.detach().float().cpu(), records=list(records))
+    return Capture(logits=logits.detach().float().cpu(), records=list(records),
+                   activation=getattr(model, "head_activation", "softmax"))
 
 
 def se_input(model: nn.Module, x: Tensor, name: str) -> Tensor:
@@ -256,3 +284,16 @@ def se_input(model: nn.Module, x: Tensor, name: str) -> Tensor:
     finally:
         handle.remove()
     return grabbed[0]
+
+
+def se_hidden_units(module: nn.Module, squeeze: Tensor) -> Tensor | None:
+    """ReLU(reduce(z)) of the SE ``module`` for squeezed values (1×C): its bottleneck, or None when the module's
+    reduce layer cannot be told (a foreign SE block without ``fc[0]``)."""
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        if callable(getattr(module, "hidden_units", None)):
+            return module.hidden_units(squeeze.to(device))[0].cpu()
+        fc = getattr(module, "fc", None)
+        if isinstance(fc, nn.Sequential) and len(fc) >= 3 and isinstance(fc[0], nn.Linear):
+            return torch.relu(fc[0](squeeze.to(device)))[0].cpu()
+    return None

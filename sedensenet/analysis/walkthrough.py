@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
-from sedensenet.analysis.capture import SERecord, find_se_modules, se_input
+from sedensenet.analysis.capture import SERecord, find_se_modules, se_hidden_units, se_input
 
 
 @dataclass(frozen=True)
@@ -35,12 +34,8 @@ class SEStep:
 def hidden_units(model: nn.Module, record: SERecord, image: int = 0) -> list[float] | None:
     """ReLU(W₁ · z) of the SE block ``record.name`` for one image (the bottleneck between squeeze and gates)."""
     module = {m.name: m for m in find_se_modules(model)}[record.name].module
-    fc = getattr(module, "fc", None)
-    if not isinstance(fc, nn.Sequential) or len(fc) < 3:
-        return None
-    device = next(module.parameters()).device
-    with torch.inference_mode():
-        return torch.relu(fc[0](record.squeeze[image:image + 1].to(device)))[0].float().cpu().tolist()
+    hidden = se_hidden_units(module, record.squeeze[image:image + 1])  # any SE module variant
+    return None if hidden is None else hidden.float().tolist()
 
 
 def se_step(model: nn.Module, x: Tensor, record: SERecord, channel: int) -> SEStep:

@@ -29,11 +29,24 @@ def models_dir() -> Path | None:
     return Path(env) if env else None
 
 
+# Longest first: "x.weights.h5" is the model "x". ".pth.tar" (CheXNet, timm), ".ckpt" (Lightning), ".bin" (hubs).
+CHECKPOINT_EXTENSIONS = (".weights.h5", ".safetensors", ".pth.tar", ".keras", ".ckpt", ".pth", ".bin", ".pt", ".h5")
+UPLOAD_TYPES = ["pt", "pth", "tar", "ckpt", "bin", "safetensors", "keras", "h5"]
+
+
+def _model_stem(path: Path) -> str | None:
+    """File name without its checkpoint extension, or ``None`` for files that are not checkpoints."""
+    for ext in CHECKPOINT_EXTENSIONS:
+        if path.name.endswith(ext) and len(path.name) > len(ext):
+            return path.name[: -len(ext)]
+    return None
+
+
 def _families(folder: Path, label: str) -> list[Family]:
-    files = sorted(p for p in folder.glob("*.pt*") if p.suffix in (".pt", ".pth") and ".last." not in p.name)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and _model_stem(p) and ".last." not in p.name)
     groups: dict[str, dict[str, str]] = {}
     for p in files:
-        stem = p.stem
+        stem = _model_stem(p) or p.stem
         for suffix, variant in (("-se", "se"), ("-baseline", "baseline")):
             if stem.endswith(suffix):
                 groups.setdefault(stem.removesuffix(suffix), {})[variant] = str(p)
@@ -130,13 +143,15 @@ def draw() -> Selection | None:
             return None
         presenter = bool(st.session_state.get("presenter"))
         cfg = loaded.config
+        multilabel = " · multi-label: independent sigmoid scores" if loaded.meta.get("head_activation") == "sigmoid" \
+            else ""
         st.caption(f"**{cfg.arch}** · SE: **{cfg.se}** · {len(loaded.classes)} classes · {loaded.input_size}² input"
-                   f" · device: **{describe_device(loaded.device)}**")
+                   f" · device: **{describe_device(loaded.device)}**{multilabel}")
         if not presenter:
             with st.expander(f"Classes ({len(loaded.classes)})"):
                 st.write(", ".join(loaded.classes[:200]) + (" …" if len(loaded.classes) > 200 else ""))
             with st.expander("Upload a checkpoint"):
-                st.file_uploader("sedensenet checkpoint or DenseNet state_dict (.pt/.pth)", type=["pt", "pth"],
+                st.file_uploader("sedensenet checkpoint, DenseNet state_dict or Keras file", type=UPLOAD_TYPES,
                                  key="w_ckpt_upload", on_change=_upload_checkpoint,
                                  help=f"Loaded safely (no pickled code runs), at most {loads.MAX_CKPT_MB} MB.")
                 if st.session_state.get("ckpt_error"):

@@ -43,11 +43,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     loaded = load_checkpoint(args.checkpoint, device=args.device)
     cap = run_capture(loaded, images)
     doc = {"checkpoint": args.checkpoint, "device": str(loaded.device), "se": loaded.config.se,
+           "scores": cap.activation,
            "predictions": [{"image": path, "top": predictions(cap, loaded.classes, args.top, i)}
                            for i, path in enumerate(args.images)]}
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
+    if cap.activation == "sigmoid":
+        print("multi-label model: independent sigmoid scores per class (they do not sum to 1)")
     for row in doc["predictions"]:
         print(row["image"])
         for r in row["top"]:

@@ -13,7 +13,7 @@ def add_info_parser(sub: Any) -> None:
     """Register ``info``."""
     p = sub.add_parser("info", help="describe a checkpoint (architecture, SE placement, classes, params)",
                        description="Describe a checkpoint: sedensenet file or raw DenseNet state_dict.")
-    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth)")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file (.pt/.pth/.safetensors/.keras/.h5)")
     add_json(p)
     add_device(p)
     p.set_defaults(handler=_cmd_info)
@@ -36,9 +36,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
         ("parameters", f"{info.parameters:,} ({info.se_parameters:,} in SE)"),
         ("input", f"{info.input_size}×{info.input_size}, mean {info.mean}, std {info.std}"),
         ("classes", shown),
+        ("classifier", info.head + (" (multi-label: independent sigmoid scores)"
+                                    if info.head_activation == "sigmoid" else "")),
+        ("file", str(info.family)),
         ("loaded as", f"{info.source} on {info.device}"),
         ("epochs trained", str(info.epochs_trained)),
     ]
+    rows[2:2] = [(f"  {s['site']}", f"{s['where']}: {s['SE modules']} × {s['channels']} ch, hidden {s['hidden']} "
+                                   f"({s['width rule']}), bias {'on' if s['bias'] else 'off'}, {s['variant']}"
+                  + ("" if s["blocks"] == "all" else f", blocks {s['blocks']}")) for s in info.se_sites]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

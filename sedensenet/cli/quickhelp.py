@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "predict": "top-k predictions for one or more images",
     "explain": "predictions, every SE record and an attribution map for one image",
     "report": "one image's analysis as a self-contained HTML report",
+    "convert": "convert any loadable checkpoint to a sedensenet checkpoint",
     "train": "train an SE-DenseNet (and with --pair its baseline)",
     "evaluate": "accuracy, per-class accuracy and confusion matrix on a dataset",
     "curves": "train/val accuracy and loss curves of one or more checkpoints",

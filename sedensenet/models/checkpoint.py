@@ -23,8 +23,11 @@ from torch import Tensor, nn
 
 from sedensenet.device import resolve_device
 from sedensenet.errors import SedensenetError
+from sedensenet.models import formats
 from sedensenet.models.densenet import ModelConfig, SEDenseNet, build_from_config
-from sedensenet.models.keys import infer_config, normalise_keys, unwrap_state_dict
+from sedensenet.models.heads import HeadSpec, describe_head, infer_head, install_head
+from sedensenet.models.keras import KerasFormatError, read_keras
+from sedensenet.models.keys import infer_config, normalise_keys
 
 FORMAT = "sedensenet"
 FORMAT_VERSION = 1
@@ -147,6 +150,11 @@ def save_checkpoint(path: str | os.PathLike[str], model: SEDenseNet, meta: Mappi
     full, _ = default_meta(config)
     full.update(_plain(dict(meta or {})))
     full.pop("assumed", None)
+    head = describe_head(model.classifier, getattr(model, "head_activation", "softmax"))
+    full.pop("head", None)
+    full["head_activation"] = head.activation if head is not None else "softmax"
+    if head is not None:
+        full["head"] = head.as_dict()
     _check_safe_value(full, "meta")
     _validate_meta(full, config)
     payload = {
@@ -181,6 +189,8 @@ def _read_bounded(source: Source, max_bytes: int) -> tuple[bytes, str]:
     elif isinstance(source, (str, os.PathLike)):
         p = Path(source)
         name = str(p)
+        if p.is_dir() and (p / "saved_model.pb").is_file():
+            raise CheckpointError(str(formats.refuse("tf-savedmodel", name)))
         if not p.is_file():
             raise CheckpointError(f"checkpoint {name!r} does not exist or is not a file")
         size = p.stat().st_size
@@ -202,7 +212,7 @@ def _read_bounded(source: Source, max_bytes: int) -> tuple[bytes, str]:
 def _safe_load(data: bytes, name: str) -> Any:
     """``torch.load(weights_only=True)`` with every failure turned into an actionable message."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.serialization.safe_globals(formats.safe_globals()):
             warnings.simplefilter("ignore")
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -251,20 +261,36 @@ def _names(items: list[str], limit: int = 8) -> str:
 
 
 def load_checkpoint(source: Source, *, device: str | torch.device = "auto",
-                    max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedModel:
-    """Load a sedensenet checkpoint or a raw DenseNet ``state_dict`` (torchvision or course-seed naming).
+                    max_bytes: int = DEFAULT_MAX_BYTES, ema: bool | None = None) -> LoadedModel:
+    """Load a sedensenet checkpoint or the DenseNet weights in a file users already have.
 
-    For raw state_dicts the architecture is inferred from the keys and metadata defaults are stated in
-    ``meta["assumed"]``. Returns the model in eval mode on ``device`` (``"auto"``: CUDA, MPS, then CPU).
+    Reads raw ``state_dict`` files (torchvision, timm or course-seed naming; any wrapper prefix; Linear, Dropout,
+    Sigmoid and MLP heads), training-framework files (timm ``train.py``, Lightning, ``model_state_dict`` …),
+    ``.safetensors`` and Keras ``.keras`` / ``.weights.h5`` / ``.h5`` files. The architecture is inferred and
+    metadata defaults are stated in ``meta["assumed"]``; ``meta["family"]`` names what the file was. ``ema``
+    picks EMA weights where a file has both (default: ``SEDENSENET_WEIGHTS=ema`` in the environment).
+    Returns the model in eval mode on ``device`` (``"auto"``: CUDA, MPS, then CPU).
     Raises :class:`CheckpointError` with an actionable message for anything it cannot load safely.
     """
     data, name = _read_bounded(source, max_bytes)
-    obj = _safe_load(data, name)
+    kind = formats.sniff(data, name)
     dev = resolve_device(device)
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        model, meta = _from_own_format(obj, name)
+    if kind in ("hdf5", "keras"):
+        model, meta = _from_keras(data, name, kind)
+    elif kind in ("torchscript", "onnx", "tf-checkpoint", "tf-savedmodel"):
+        raise CheckpointError(str(formats.refuse(kind, name)))
+    elif kind == "safetensors":
+        try:
+            tensors = formats.load_safetensors(data, name)
+        except formats.FormatError as exc:
+            raise CheckpointError(str(exc)) from None
+        model, meta = _from_state_dict(tensors, name, container="safetensors")
     else:
-        model, meta = _from_state_dict(obj, name)
+        obj = _safe_load(data, name)
+        if isinstance(obj, dict) and obj.get("format") == FORMAT:
+            model, meta = _from_own_format(obj, name)
+        else:
+            model, meta = _from_state_dict(obj, name, ema=formats.prefer_ema(ema))
     model.eval().to(dev)
     return LoadedModel(model=model, meta=meta, device=dev)
 
@@ -283,32 +309,105 @@ def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[s
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build_from_config(config)
+    try:
+        head = HeadSpec.from_dict(meta["head"]) if isinstance(meta.get("head"), dict) else None
+        if head is None and meta.get("head_activation", "softmax") != "softmax":
+            head = HeadSpec([], str(meta["head_activation"]))
+        install_head(model, head)
+    except ValueError as exc:
+        raise CheckpointError(f"{name} has an invalid classifier head in its metadata: {exc}") from None
     state = obj.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{name} has no weights ('state_dict' missing)")
     _strict_load(model, state, name)
     meta.update(format=FORMAT, format_version=version, source="sedensenet", config=config.to_dict(),
-                assumed=[])
+                assumed=[], head_activation=model.head_activation)
+    source = meta.get("converted_from")
+    meta.setdefault("family", "sedensenet checkpoint" + (f" (converted from {source})" if source else ""))
     return model, meta
 
 
-def _from_state_dict(obj: Any, name: str) -> tuple[SEDenseNet, dict[str, Any]]:
-    state, wrapper = unwrap_state_dict(obj)
+def _container(obj: Any, path: list[str]) -> str:
+    """Name of the training framework a wrapper dict comes from, read from its entries."""
+    entries = set(obj) if isinstance(obj, dict) else set()
+    if not path:
+        return "state_dict"
+    if "pytorch-lightning_version" in entries or "hyper_parameters" in entries:
+        return f"PyTorch Lightning checkpoint ({path[0]!r})"
+    if path[0] in ("state_dict", "state_dict_ema") and ("args" in entries or "state_dict_ema" in entries):
+        return f"timm train.py checkpoint ({path[0]!r})"
+    return "dict with " + " → ".join(repr(p) for p in path)
+
+
+def _from_state_dict(obj: Any, name: str, *, ema: bool = False, container: str | None = None,
+                     extra_notes: list[str] | None = None) -> tuple[SEDenseNet, dict[str, Any]]:
+    state, path = formats.unwrap(obj, ema=ema)
     if state is None:
-        raise CheckpointError(f"{name} holds a {type(obj).__name__}, not a state_dict or a sedensenet "
+        entries = f" with no DenseNet weights (entries: {_names([str(k) for k in obj])})" if isinstance(
+            obj, dict) else ""
+        raise CheckpointError(f"{name} holds a {type(obj).__name__}{entries}, not a state_dict or a sedensenet "
                               f"checkpoint. {RESAVE_HINT}")
-    state, origin = normalise_keys(state)
+    notes = list(extra_notes or [])
+    family = container or _container(obj, path)
+    if path:
+        notes.append(f"weights read from the {' → '.join(path)} entry")
+        others = [k for k in formats.EMA_ENTRIES if isinstance(obj, dict) and k in obj and k not in path]
+        if others and not ema:
+            notes.append(f"the file also has EMA weights ({others[0]!r}); set {formats.EMA_ENV}=ema "
+                         "(or convert --ema) to use them")
+    state, cast = formats.to_float32(state)
+    notes += cast
     try:
-        config, notes = infer_config(state)
+        state, wrap_notes = formats.strip_wrappers(state)
+    except formats.FormatError as exc:
+        raise CheckpointError(f"{name} is not a DenseNet this tool can load: it {exc}") from None
+    notes += wrap_notes
+    state, origin = normalise_keys(state)
+    unsupported = formats.unsupported_part(list(state))
+    if unsupported:
+        raise CheckpointError(f"{name} is not a DenseNet this tool can load: it holds {unsupported}")
+    try:
+        head, head_notes = infer_head(state)
+    except ValueError as exc:
+        raise CheckpointError(f"{name} has a classifier head this tool cannot rebuild: {exc}") from None
+    probe = state
+    if head is not None and head.layers:
+        last = max(i for i, x in enumerate(head.layers) if x["type"] == "linear")
+        probe = {**state, "classifier.weight": state[f"classifier.{last}.weight"]}
+    try:
+        config, inferred = infer_config(probe)
     except ValueError as exc:
         raise CheckpointError(f"{name} is not a DenseNet state_dict this tool understands: {exc}") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build_from_config(config)
+    try:
+        install_head(model, head)
+    except ValueError as exc:
+        raise CheckpointError(f"{name} has a classifier head that does not fit the DenseNet: {exc}") from None
     _strict_load(model, state, name)
     meta, assumed = default_meta(config)
-    if wrapper:
-        notes.append(f"weights read from the {wrapper!r} entry of a wrapper dict")
     meta.update(format="state_dict", format_version=0, source=origin, config=config.to_dict(),
-                assumed=assumed + notes)
+                family=f"{family}, {origin} keys", head_activation=model.head_activation,
+                assumed=assumed + notes + inferred + head_notes)
+    if head is not None:
+        meta["head"] = head.as_dict()
+    return model, meta
+
+
+def _from_keras(data: bytes, name: str, kind: str) -> tuple[SEDenseNet, dict[str, Any]]:
+    """A Keras DenseNet mapped onto torchvision keys, then loaded like any state_dict."""
+    try:
+        weights = read_keras(data, name, kind)
+    except KerasFormatError as exc:
+        raise CheckpointError(f"{name}: this Keras file {exc}") from None
+    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError) as exc:
+        raise CheckpointError(f"{name}: this Keras file is damaged or not a keras.applications-style DenseNet "
+                              f"({type(exc).__name__}: {exc}); save it again with model.save('model.keras')") from None
+    model, meta = _from_state_dict(weights.state, name, container=weights.family, extra_notes=weights.notes)
+    install_head(model, HeadSpec([], weights.head_activation) if weights.head_activation != "softmax" else None)
+    meta.update(family=weights.family, source="keras", head_activation=model.head_activation)
+    if weights.input_size:
+        meta["input_size"] = weights.input_size
+        meta["assumed"] = [a for a in meta["assumed"] if not a.startswith("input size")]
     return model, meta

@@ -9,6 +9,7 @@ from typing import Any
 from torch import Tensor
 
 from sedensenet.models.densenet import ARCHS, ModelConfig
+from sedensenet.models.se_keys import infer_se, place_se_modules
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 PREFIXES = ("module.", "_orig_mod.", "model.")
@@ -18,7 +19,6 @@ _LEGACY = re.compile(
 )
 _SEED_STEM = {"0": "conv0", "1": "norm0"}
 _LAYER = re.compile(r"^features\.denseblock(\d+)\.denselayer(\d+)\.")
-_BLOCK_SE = re.compile(r"^features\.se(\d+)\.fc\.0\.weight$")
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -61,6 +61,9 @@ def normalise_keys(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
         out[".".join(parts)] = value
     if any(".se." in k or re.match(r"features\.se\d+\.", k) for k in out) and origin != "seed":
         origin = "sedensenet-state_dict"
+    out, renamed = place_se_modules(out)
+    if renamed and origin != "seed":
+        origin = "se-densenet (SE sites placed from key order)"
     return out, origin
 
 
@@ -70,43 +73,6 @@ def _shape(state: Mapping[str, Any], key: str) -> tuple[int, ...]:
         sample = ", ".join(list(state)[:5])
         raise ValueError(f"expected key {key!r} (keys start: {sample} …)")
     return tuple(value.shape)
-
-
-def _infer_se(state: Mapping[str, Any], cfg: dict[str, Any], blocks: list[int]) -> list[str]:
-    """Fill SE placement/width/bias into ``cfg``; returns notes about what was inferred."""
-    layer_keys = [k for k in state if _LAYER.match(k) and k.endswith(".se.fc.0.weight")]
-    block_ids = sorted(int(m.group(1)) for k in state if (m := _BLOCK_SE.match(k)))
-    if layer_keys and block_ids:
-        raise ValueError("SE modules both inside dense layers and after blocks; not a supported placement")
-    if layer_keys:
-        cfg["se"] = "layer"
-        se_keys = [k.removesuffix(".fc.0.weight") for k in layer_keys]
-    elif block_ids == list(range(1, len(blocks) + 1)):
-        cfg["se"] = "block"
-        se_keys = [f"features.se{i}" for i in block_ids]
-    elif block_ids == [len(blocks)]:
-        cfg["se"] = "final"
-        se_keys = [f"features.se{len(blocks)}"]
-    elif block_ids:
-        raise ValueError(f"SE after blocks {block_ids} only; supported: after every block or after the last")
-    else:
-        cfg["se"] = "none"
-        return []
-    pairs = {(_shape(state, f"{k}.fc.0.weight")) for k in se_keys}  # (hidden, channels)
-    hidden = {h for h, _ in pairs}
-    cfg["se_bias"] = f"{se_keys[0]}.fc.0.bias" in state
-    if hidden == {0}:
-        cfg["se_hidden"] = 0
-        return ["SE hidden width is 0 in the file (C // reduction rounded to 0): every gate is a constant "
-                "0.5; loaded as-is to reproduce the checkpoint"]
-    for r in (16, *sorted({c // h for h, c in pairs if h})):
-        if r >= 1 and all(max(1, c // r) == h for h, c in pairs):
-            cfg["se_reduction"] = r
-            return []
-    if len(hidden) == 1:
-        cfg["se_hidden"] = hidden.pop()
-        return []
-    raise ValueError(f"SE hidden widths {sorted(hidden)} fit neither one reduction ratio nor one fixed width")
 
 
 def infer_config(state: Mapping[str, Any]) -> tuple[ModelConfig, list[str]]:
@@ -137,7 +103,8 @@ def infer_config(state: Mapping[str, Any]) -> tuple[ModelConfig, list[str]]:
     cfg: dict[str, Any] = dict(growth_rate=growth, block_config=tuple(blocks), num_init_features=init,
                                bn_size=inter // growth, compression=compression, stem=stem,
                                num_classes=num_classes, in_channels=in_ch, arch=_arch_name(init, growth, blocks, stem))
-    notes = _infer_se(state, cfg, blocks)
+    se_fields, notes = infer_se(state, blocks)
+    cfg.update(se_fields)
     return ModelConfig(**cfg), notes
 
 

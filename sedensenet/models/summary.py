@@ -10,7 +10,14 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from sedensenet.models.checkpoint import LoadedModel
-from sedensenet.models.densenet import ModelConfig, SELayer, count_parameters, se_input_widths
+from sedensenet.models.densenet import ModelConfig, SELayer, count_parameters, se_input_widths, se_slots, stages
+
+_SITE_WORDS = {"stem": "after the stem", "block_input": "at the block input", "layer_input": "on each dense layer's "
+               "input", "layer": "on each dense layer's new features", "block_output": "at the block output",
+               "transition_input": "at the transition input", "pre_norm": "after the last block, before the final "
+               "norm", "post_norm": "after the final norm"}
+
+
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,10 @@ class ModelSummary:
     assumed: list[str]
     epochs_trained: int
     device: str
+    se_sites: list[dict[str, Any]]
+    family: str | None
+    head: str
+    head_activation: str
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON (the ``info --json`` document)."""
@@ -60,25 +71,65 @@ def summarise(loaded: LoadedModel) -> ModelSummary:
         classes=list(loaded.classes), parameters=count_parameters(loaded.model),
         se_parameters=se_parameters(loaded.model), input_size=loaded.input_size, mean=list(meta["mean"]),
         std=list(meta["std"]), source=meta.get("source"), assumed=list(meta.get("assumed", [])),
-        epochs_trained=len(meta.get("history") or []), device=str(loaded.device))
+        epochs_trained=len(meta.get("history") or []), device=str(loaded.device), se_sites=se_site_table(cfg),
+        family=meta.get("family"), head=_head_text(loaded), head_activation=meta.get("head_activation", "softmax"))
 
 
-def model_stages(cfg: ModelConfig) -> tuple[list[tuple[str, str, int]], list[str]]:
-    """(name, kind, channels out) for stem, blocks, transitions, norm and head; and the stages carrying SE."""
-    stages: list[tuple[str, str, int]] = [("stem", "stem", cfg.num_init_features)]
-    se: list[str] = []
-    n = cfg.num_init_features
-    for i, layers in enumerate(cfg.block_config, start=1):
-        n += layers * cfg.growth_rate
-        name = f"block {i}<br>{layers} layers"
-        stages.append((name, "block", n))
-        if cfg.se == "layer" or cfg.se == "block" or (cfg.se == "final" and i == len(cfg.block_config)):
-            se.append(name)
-        if i != len(cfg.block_config):
-            n = int(n * cfg.compression)
-            stages.append((f"transition {i}", "transition", n))
-    stages += [("norm + pool", "norm", n), ("classifier", "head", cfg.num_classes)]
-    return stages, se
+def _head_text(loaded: LoadedModel) -> str:
+    from sedensenet.models.heads import HeadSpec
+
+    head = loaded.meta.get("head")
+    activation = loaded.meta.get("head_activation", "softmax")
+    return HeadSpec.from_dict(head).describe() if isinstance(head, dict) else f"Linear, {activation}"
+
+
+def model_stages(cfg: ModelConfig) -> tuple[list[tuple[str, str, int]], dict[str, str]]:
+    """(name, kind, channels out) for stem, blocks, transitions, norm and head; and, for each stage carrying SE,
+    where in it the SE sits (in words)."""
+    names: dict[tuple[str, int], str] = {}
+    out: list[tuple[str, str, int]] = []
+    for st in stages(cfg):
+        name = {"stem": "stem", "block": f"block {st.index}<br>{st.layers} layers",
+                "transition": f"transition {st.index}", "norm": "norm + pool"}[st.kind]
+        names[(st.kind, st.index)] = name
+        out.append((name, st.kind, st.channels_out))
+    out.append(("classifier", "head", cfg.num_classes))
+    last = len(cfg.block_config)
+    se: dict[str, list[str]] = {}
+    for slot in se_slots(cfg):
+        kind, index = {"stem": ("stem", 0), "transition_input": ("transition", slot.block),
+                       "pre_norm": ("block", last), "post_norm": ("norm", 0)}.get(slot.site, ("block", slot.block))
+        words = se.setdefault(names[(kind, index or 0)], [])
+        if _SITE_WORDS[slot.site] not in words:
+            words.append(_SITE_WORDS[slot.site])
+    return out, {name: "; ".join(words) for name, words in se.items()}
+
+
+def describe_placement(cfg: ModelConfig) -> str:
+    """The SE placement in words, site by site (forward order)."""
+    if not cfg.sites:
+        return "no SE (baseline)"
+    return "; ".join(_SITE_WORDS[site] for site in cfg.sites)
+
+
+def se_site_table(cfg: ModelConfig) -> list[dict[str, object]]:
+    """One row per SE site: how many modules, their channel counts, hidden widths, bias and module variant."""
+    rows = []
+    for site in cfg.sites:
+        spec = cfg.site_spec(site)
+        slots = [s for s in se_slots(cfg) if s.site == site]
+        widths = sorted({s.channels for s in slots})
+        hidden = sorted({spec.hidden_for(c) for c in widths})
+        rows.append({"site": site, "where": _SITE_WORDS[site], "SE modules": len(slots),
+                     "channels": _span(widths), "hidden": _span(hidden),
+                     "width rule": f"fixed {spec.hidden}" if spec.hidden is not None else f"C // {spec.reduction}",
+                     "bias": spec.bias, "variant": spec.variant,
+                     "blocks": "all" if spec.blocks is None else ", ".join(map(str, spec.blocks))})
+    return rows
+
+
+def _span(values: list[int]) -> str:
+    return str(values[0]) if len(values) == 1 else f"{values[0]}…{values[-1]}"
 
 
 def se_parameters(model: nn.Module) -> int:
@@ -105,7 +156,9 @@ def se_placement_text(cfg: ModelConfig) -> str:
     """One plain sentence on where SE sits and how its excitation network is shaped (none for a baseline)."""
     if cfg.se == "none":
         return "No SE blocks: this is the baseline, the same DenseNet without channel gates."
-    where = SE_PLACEMENT_TEXT.get(cfg.se, str(cfg.se))
+    where = SE_PLACEMENT_TEXT.get(cfg.se) or describe_placement(cfg)
+    if cfg.se_sites:
+        return f"SE {where}. Widths, biases or module variants differ by site (see the table)."
     hidden = (f"{cfg.se_hidden} hidden units" if cfg.se_hidden is not None
               else f"a hidden width of its channels ÷ {cfg.se_reduction} (at least 1)")
     return (f"SE {where}. Each SE's excitation network has {hidden}, with biases "

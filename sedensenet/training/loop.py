@@ -24,7 +24,7 @@ from sedensenet.device import DEVICE_HELP, resolve_device
 from sedensenet.errors import ConfigError, MissingFileError
 from sedensenet.fields import option
 from sedensenet.models.checkpoint import load_checkpoint, save_checkpoint
-from sedensenet.models.densenet import ARCHS, SE_PLACEMENTS, SEDenseNet, build_model
+from sedensenet.models.densenet import ARCHS, SEDenseNet, build_model, canonical_se
 
 Log = Callable[[str], None]
 
@@ -43,7 +43,8 @@ class TrainConfig:
     demo_val: int = option(800, "demo validation images", group="data")
     demo_seed: int = option(0, "demo dataset seed (validation uses seed+1)", group="data")
     arch: str = option("demo", "architecture", group="model", choices=tuple(sorted(ARCHS)))
-    se: str = option("layer", "SE placement", group="model", choices=SE_PLACEMENTS)
+    se: str = option("layer", "SE placement: a preset (none, layer, block, final) or sites joined by '+' (e.g. "
+                     "stem+layer_input; see SE_SITES)", group="model")
     reduction: int = option(4, "SE reduction ratio r: hidden = max(1, C // r)", group="model")
     se_hidden: int | None = option(None, "fixed SE hidden width (overrides r)", group="model")
     se_bias: bool = option(False, "biases in the SE linear layers", group="model")
@@ -82,6 +83,10 @@ class TrainConfig:
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"{f.name} must be one of {', '.join(map(repr, choices))}, "
                                   f"got {getattr(self, f.name)!r}")
+        try:
+            self.se = canonical_se(self.se)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch size must be ≥ 1")
         if not 0 <= self.label_smoothing < 1:
@@ -130,13 +135,13 @@ def init_distributed(device: torch.device) -> bool:
 
 def make_model(cfg: TrainConfig, num_classes: int) -> SEDenseNet:
     """The model a :class:`TrainConfig` describes."""
-    options: dict[str, Any] = dict(se_hidden=cfg.se_hidden, se_bias=cfg.se_bias,
-                                   memory_efficient=cfg.memory_efficient, drop_rate=cfg.drop_rate)
+    options: dict[str, Any] = dict(se_hidden=cfg.se_hidden, se_bias=cfg.se_bias, drop_rate=cfg.drop_rate)
     if cfg.depth is not None:
         options["depth"] = cfg.depth
     if cfg.growth is not None:
         options["growth"] = cfg.growth
-    return build_model(cfg.arch, se=cfg.se, reduction=cfg.reduction, num_classes=num_classes, **options)
+    model = build_model(cfg.arch, se=cfg.se, reduction=cfg.reduction, num_classes=num_classes, **options)
+    return model.set_grad_checkpointing(cfg.memory_efficient)  # a runtime switch: not part of the architecture
 
 
 def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
