@@ -45,7 +45,7 @@ def test_squeeze_scatter_one_trace_per_layer() -> None:
     assert [t.name for t in fig.data] == ["b1.l1", "b1.l2", "after b2"]
     for trace, s, e in zip(fig.data, SQ, EXC, strict=True):
         assert list(trace.x) == s and list(trace.y) == e
-    assert [t.marker.color for t in fig.data] == [0.0, 0.5, 1.0]  # depth colour, first to last
+    assert [set(t.marker.color) for t in fig.data] == [{0.0}, {0.5}, {1.0}]  # depth colour, first to last
 
 
 def test_depth_summary_statistics() -> None:

@@ -51,7 +51,7 @@ def _stage_widths_by_forward(model: torch.nn.Module, size: int) -> list[int]:
 def test_model_stages_channels_match_a_forward(arch: str, options: dict, size: int) -> None:
     model = build_model(arch, se="none", **options).eval()
     stages, marks = model_stages(model.config)
-    assert marks == []
+    assert marks == {}
     kinds = [k for _, k, _ in stages]
     assert kinds[0] == "stem" and kinds[-2:] == ["norm", "head"]
     widths = [c for _, k, c in stages if k in ("stem", "block", "transition")]
@@ -70,7 +70,7 @@ def test_model_stages_mark_se_where_it_sits(se: str, expected: list[int]) -> Non
     cfg = build_model("demo", se=se, block_config=(2, 2, 2), reduction=4).config
     stages, marks = model_stages(cfg)
     blocks = [name for name, kind, _ in stages if kind == "block"]
-    assert marks == [blocks[i - 1] for i in expected]
+    assert list(marks) == [blocks[i - 1] for i in expected]
 
 
 def test_typed_summary_is_json_ready_and_matches_the_model(tmp_path) -> None:

@@ -43,7 +43,7 @@ def guard(body: Callable[[], object]) -> object | None:
         st.error(str(exc))
     except Exception as exc:  # never show a traceback to the user
         LOG.error("page failed: %s", "".join(traceback.format_exception(exc)))
-        st.error(f"Something went wrong ({type(exc).__name__}: {exc}). Try another image or model; "
+        st.error(f"Something went wrong inside the app ({type(exc).__name__}). Try another image or model; "
                  "the details are in the server log.")
     return None
 

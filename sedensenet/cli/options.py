@@ -75,6 +75,20 @@ def _add_field(group: Any, f: Field[Any], hint: Any, meta: Mapping[str, Any]) ->
     name = flag or "--" + f.name.replace("_", "-")
     if default is not None and "default" not in help_text:
         help_text = f"{help_text} (default {default})".strip()
-    parse = _optional(kind) if nullable else kind
+    parse = meta.get("parse") or (_optional(kind) if nullable else kind)
+    if meta.get("parse"):
+        parse = _usage_errors(meta["parse"])
     group.add_argument(name, dest=f.name, type=parse, default=default, choices=meta.get("choices"),
                        help=help_text or None)
+
+
+def _usage_errors(parse: Any) -> Any:
+    """``parse`` with its ValueError reported by argparse as a usage error (the message kept)."""
+    def wrapped(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    wrapped.__name__ = getattr(parse, "__name__", "value")
+    return wrapped

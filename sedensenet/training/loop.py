@@ -44,7 +44,7 @@ class TrainConfig:
     demo_seed: int = option(0, "demo dataset seed (validation uses seed+1)", group="data")
     arch: str = option("demo", "architecture", group="model", choices=tuple(sorted(ARCHS)))
     se: str = option("layer", "SE placement: a preset (none, layer, block, final) or sites joined by '+' (e.g. "
-                     "stem+layer_input; see SE_SITES)", group="model")
+                     "stem+layer_input; see SE_SITES)", group="model", parse=canonical_se)
     reduction: int = option(4, "SE reduction ratio r: hidden = max(1, C // r)", group="model")
     se_hidden: int | None = option(None, "fixed SE hidden width (overrides r)", group="model")
     se_bias: bool = option(False, "biases in the SE linear layers", group="model")
