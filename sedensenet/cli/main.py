@@ -114,9 +114,11 @@ def _extra_commands() -> list[Callable[[Any], None]]:
     from sedensenet.cli.analysis import add_explain_parser, add_predict_parser
     from sedensenet.cli.convert import add_convert_parser
     from sedensenet.cli.report import add_report_parser
+    from sedensenet.cli.stats import add_stats_parser
     from sedensenet.cli.training import REGISTRARS
 
-    return [add_predict_parser, add_explain_parser, add_report_parser, add_convert_parser, *REGISTRARS]
+    return [add_predict_parser, add_explain_parser, add_report_parser, add_convert_parser, add_stats_parser,
+            *REGISTRARS]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
