@@ -283,3 +283,22 @@ def test_garbage_and_non_finite_stats_files() -> None:
                           (b"[" * 100_000, "neither a stats JSON")]:
         with pytest.raises(StatsFileError, match=message):
             load_stats(data)
+
+
+def test_only_unreadable_images_is_a_clear_error(ckpt: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "bad" / "circle").mkdir(parents=True)
+    (tmp_path / "bad" / "circle" / "x.png").write_bytes(b"nope")
+    assert main(["stats", str(ckpt), str(tmp_path / "bad"), "--out", str(tmp_path / "s.json"), "--quiet",
+                 "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "no image could be analysed (1 unreadable), e.g." in err and "x.png" in err
+
+
+def test_bad_stored_statistics_are_reported_not_fatal(ckpt: Path) -> None:
+    from sedensenet.analysis.class_stats import stored_statistics
+
+    loaded = load_checkpoint(ckpt, device="cpu")
+    assert stored_statistics(loaded) == (None, None)
+    loaded.meta["class_statistics"] = {"format": "sedensenet-class-statistics", "version": 1, "classes": []}
+    stats, problem = stored_statistics(loaded)
+    assert stats is None and "stored class statistics: 'classes' must be a non-empty list" in problem

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from sedensenet import figures
 from sedensenet.analysis.capture import find_se_modules
 from sedensenet.analysis.statistics import ExcitationStats, excitation_stats
-from sedensenet.analysis.stats_file import matches_model, stats_from_meta
+from sedensenet.analysis.stats_file import StatsFileError, matches_model, stats_from_meta
 from sedensenet.data.images import demo_labelled, labelled_batches
 from sedensenet.models.checkpoint import LoadedModel
 
@@ -25,9 +25,13 @@ def demo_statistics(loaded: LoadedModel, per_class: int, seed: int) -> Excitatio
     return stats
 
 
-def stored_statistics(loaded: LoadedModel) -> ExcitationStats | None:
-    """The statistics a checkpoint carries under ``class_statistics`` (``None`` if none)."""
-    return stats_from_meta(loaded.meta)
+def stored_statistics(loaded: LoadedModel) -> tuple[ExcitationStats | None, str | None]:
+    """The statistics a checkpoint carries under ``class_statistics`` (``None`` if none), and why stored ones
+    cannot be shown (``None`` if they can): a bad stored block must not make the page unusable."""
+    try:
+        return stats_from_meta(loaded.meta), None
+    except StatsFileError as exc:
+        return None, str(exc)
 
 
 def mismatch(stats: ExcitationStats, loaded: LoadedModel) -> list[str]:

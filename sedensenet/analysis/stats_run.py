@@ -227,5 +227,8 @@ def run_statistics(model: nn.Module, dataset: Dataset, classes: list[str], *, in
         acc.all_reduce()
     seconds = time.perf_counter() - start
     host = acc.to_host(classes, names)
+    if host.images == 0:
+        raise StatsRunError(f"no image could be analysed ({host.skipped} unreadable)" + (f", e.g. {errors[0]}"
+                            if errors else "") + "; check DATA")
     stats = host.result(description)
     return stats, RunInfo(seconds, done - resumed, resumed, errors)

@@ -64,16 +64,16 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from sedensenet.analysis.stats_file import save_stats
-    from sedensenet.analysis.stats_run import dist_info, file_digest, partial_path, run_statistics
+    from sedensenet.analysis.stats_run import StatsRunError, dist_info, file_digest, partial_path, run_statistics
     from sedensenet.data.images import eval_transform
     from sedensenet.data.labelled import labelled_data
     from sedensenet.models.checkpoint import load_checkpoint
 
     out = Path(args.out)
     if out.suffix.lower() not in (".json", ".npz"):
-        raise ValueError(f"--out {out}: use a .json or .npz file name")
+        raise StatsRunError(f"--out {out}: use a .json or .npz file name")
     if args.workers < 0:
-        raise ValueError("--workers must be ≥ 0")
+        raise StatsRunError("--workers must be ≥ 0")
     joined = False
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         from sedensenet.device import resolve_device
