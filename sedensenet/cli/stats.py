@@ -88,7 +88,8 @@ def _cmd_stats(args: argparse.Namespace) -> int:
             loaded.model.to(memory_format=torch.channels_last)
         meta = loaded.meta
         size = int(meta["input_size"])
-        data = labelled_data(args.data, loaded.classes, eval_transform(size, meta["mean"], meta["std"]), size,
+        transform = eval_transform(size, meta["mean"], meta["std"], meta.get("resize", "crop"))
+        data = labelled_data(args.data, loaded.classes, transform, size,
                              split_file=args.split_file, split=args.split, demo_n=args.demo_n,
                              demo_seed=args.demo_seed)
         description = args.description or f"{data.description}; checkpoint {Path(args.checkpoint).name}"
