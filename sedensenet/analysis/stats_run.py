@@ -77,40 +77,48 @@ def file_digest(path: str | os.PathLike[str]) -> str:
 
 
 class _DeviceSums:
-    """Per-class sums/squares/counts as float64 tensors on the compute device, fed by gate hooks."""
+    """Per-class sums/squares (K × all channels of all layers, float64) and counts on the compute device.
+
+    One batch adds two matmuls over the concatenated gates of every layer, not two per layer: per-layer work
+    would cost more Python and kernel launches than the gates themselves."""
 
     def __init__(self, k: int, channels: list[int], device: torch.device) -> None:
+        self.channels = channels
         self.counts = torch.zeros(k, dtype=torch.float64, device=device)
-        self.sums = [torch.zeros(k, c, dtype=torch.float64, device=device) for c in channels]
-        self.squares = [torch.zeros(k, c, dtype=torch.float64, device=device) for c in channels]
+        self.sums = torch.zeros(k, sum(channels), dtype=torch.float64, device=device)
+        self.squares = torch.zeros_like(self.sums)
         self.skipped = 0
 
+    def add(self, onehot: Tensor, gates: list[Tensor]) -> None:
+        e = torch.cat(gates, dim=1).double()
+        self.sums += onehot.T @ e
+        self.squares += onehot.T @ (e * e)
+        self.counts += onehot.sum(0)
+
     def load(self, host: ExcitationSums) -> None:
-        for dst, src in zip(self.sums + self.squares, host.sums + host.squares, strict=True):
-            dst.copy_(torch.from_numpy(src))
+        self.sums.copy_(torch.from_numpy(np.concatenate(host.sums, axis=1)))
+        self.squares.copy_(torch.from_numpy(np.concatenate(host.squares, axis=1)))
         self.counts.copy_(torch.from_numpy(host.counts.astype(np.float64)))
         self.skipped = host.skipped
 
     def to_host(self, classes: list[str], names: list[str]) -> ExcitationSums:
-        host = ExcitationSums(classes, names, [s.shape[1] for s in self.sums])
-        host.sums = [s.cpu().numpy().copy() for s in self.sums]
-        host.squares = [q.cpu().numpy().copy() for q in self.squares]
+        host = ExcitationSums(classes, names, self.channels)
+        cuts = np.cumsum(self.channels)[:-1]
+        host.sums = [a.copy() for a in np.split(self.sums.cpu().numpy(), cuts, axis=1)]
+        host.squares = [a.copy() for a in np.split(self.squares.cpu().numpy(), cuts, axis=1)]
         host.counts = np.rint(self.counts.cpu().numpy()).astype(np.int64)
         host.skipped = self.skipped
         return host
 
     def all_reduce(self) -> None:
-        flat = torch.cat([self.counts, torch.tensor([float(self.skipped)], dtype=torch.float64,
-                                                    device=self.counts.device)]
-                         + [s.flatten() for s in self.sums] + [q.flatten() for q in self.squares])
+        skipped = torch.tensor([float(self.skipped)], dtype=torch.float64, device=self.counts.device)
+        flat = torch.cat([self.counts, skipped, self.sums.flatten(), self.squares.flatten()])
         dist.all_reduce(flat)
-        k = self.counts.numel()
+        k, n = self.counts.numel(), self.sums.numel()
         self.counts.copy_(flat[:k])
         self.skipped = round(float(flat[k]))
-        pos = k + 1
-        for t in self.sums + self.squares:
-            t.copy_(flat[pos:pos + t.numel()].view_as(t))
-            pos += t.numel()
+        self.sums.copy_(flat[k + 1:k + 1 + n].view_as(self.sums))
+        self.squares.copy_(flat[k + 1 + n:].view_as(self.squares))
 
 
 def _collate(items: list[tuple[Tensor, int, str]]) -> tuple[Tensor, Tensor, list[str]]:
@@ -177,14 +185,11 @@ def run_statistics(model: nn.Module, dataset: Dataset, classes: list[str], *, in
     todo = Subset(dataset, indices[done:])
     loader = DataLoader(todo, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
                         pin_memory=device.type == "cuda", persistent_workers=False)
-    current: dict[str, Tensor] = {}
+    gathered: list[Tensor | None] = [None] * len(names)
 
     def hook(i: int):
         def fn(_mod: nn.Module, _args: Any, out: Tensor) -> None:
-            e = out.detach().flatten(1).double()
-            onehot = current["onehot"]
-            acc.sums[i] += onehot.T @ e
-            acc.squares[i] += onehot.T @ (e * e)
+            gathered[i] = out.detach().flatten(1).clone()  # clone: a later in-place op must not rewrite it
         return fn
 
     handles = [gates[name].register_forward_hook(hook(i)) for i, name in enumerate(names)]
@@ -206,10 +211,13 @@ def run_statistics(model: nn.Module, dataset: Dataset, classes: list[str], *, in
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 onehot = torch.nn.functional.one_hot(y.to(device, non_blocking=True), k).double()
-                current["onehot"] = onehot
                 with torch.inference_mode(), autocast(device, precision):
                     model(x)
-                acc.counts += onehot.sum(0)
+                    if any(g is None for g in gathered):
+                        raise StatsRunError("not every SE gate ran in this forward; the model's SE layers "
+                                            "changed during the run")
+                    acc.add(onehot, gathered)  # type: ignore[arg-type]
+                gathered[:] = [None] * len(names)
             done += len(ok)
             batches += 1
             bar.update(len(ok))
