@@ -302,3 +302,22 @@ def test_bad_stored_statistics_are_reported_not_fatal(ckpt: Path) -> None:
     loaded.meta["class_statistics"] = {"format": "sedensenet-class-statistics", "version": 1, "classes": []}
     stats, problem = stored_statistics(loaded)
     assert stats is None and "stored class statistics: 'classes' must be a non-empty list" in problem
+
+
+def test_shipped_weather_model_statistics_are_read() -> None:
+    """The shipped weather model stores its statistics as ``ExcitationStats.as_dict()`` + description (no
+    format/version keys): read as version 1, numbers unchanged."""
+    from sedensenet.analysis.class_stats import stored_statistics
+
+    path = ROOT / "assets" / "models" / "weather-se.pt"
+    if not path.is_file():
+        pytest.skip("no shipped weather model")
+    loaded = load_checkpoint(path, device="cpu")
+    stats, problem = stored_statistics(loaded)
+    assert problem is None and stats is not None
+    raw = loaded.meta["class_statistics"]
+    assert stats.classes == raw["classes"] and stats.counts.tolist() == raw["counts"]
+    assert "validation + test" in stats.description
+    for layer, want in zip(stats.layers, raw["layers"], strict=True):
+        np.testing.assert_array_equal(layer.mean, np.array(want["mean"]))
+        assert layer.specificity == pytest.approx(want["specificity"], rel=1e-9)

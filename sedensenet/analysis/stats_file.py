@@ -76,6 +76,8 @@ def _matrix(value: Any, k: int, c: int, where: str) -> np.ndarray:
 
 def stats_from_dict(doc: Any, *, where: str = "stats file") -> ExcitationStats:
     """Validate the stored form and rebuild :class:`ExcitationStats` (raises :class:`StatsFileError`)."""
+    if isinstance(doc, Mapping) and "format" not in doc and {"classes", "counts", "layers"} <= set(doc):
+        doc = {**doc, "format": FORMAT, "version": 1}  # ExcitationStats.as_dict() (+ description): version 1
     if not isinstance(doc, Mapping) or doc.get("format") != FORMAT:
         raise StatsFileError(f"{where} is not a sedensenet class-statistics file (no format {FORMAT!r}); "
                              "make one with `sedensenet stats CKPT DATA --out stats.json`")
