@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-import streamlit as st
+from app_harness import fresh_app, patched_pages
 from streamlit.testing.v1 import AppTest
 
 from sedensenet import load_checkpoint, save_checkpoint
@@ -23,16 +23,21 @@ def _ok(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-def _app(monkeypatch: pytest.MonkeyPatch, models: Path | None = None) -> AppTest:
+@pytest.fixture(autouse=True)
+def _pages():
+    with patched_pages():
+        yield
+
+
+def _app(monkeypatch: pytest.MonkeyPatch, models: Path | None = None, family: str = "shipped:demo") -> AppTest:
     if models is None:
         monkeypatch.delenv("SEDENSENET_MODELS", raising=False)
     else:
         monkeypatch.setenv("SEDENSENET_MODELS", str(models))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    at = fresh_app({"model": family})
     at.switch_page(PAGE).run()
     _ok(at)
+    assert at.sidebar.selectbox(key="family").value == family
     return at
 
 
@@ -83,9 +88,7 @@ def test_stored_statistics_show_at_once_with_their_description(monkeypatch, demo
     folder = tmp_path / "mdl"
     save_checkpoint(folder / "stored-se.pt", loaded.model,
                     {**loaded.meta, "class_statistics": stats_to_meta(demo_stats)})
-    at = _app(monkeypatch, folder)
-    at.sidebar.selectbox(key="w_family").set_value("mdl:stored").run()
-    _ok(at)
+    at = _app(monkeypatch, folder, "mdl:stored")
     assert at.radio(key="w_stats_source_stored").value == "Stored with the checkpoint"
     assert any(t.value == "Computed on: val + test split of *the* shapes <b>" for t in at.text)  # shown as text
     stored = _specs(at)
@@ -95,6 +98,6 @@ def test_stored_statistics_show_at_once_with_their_description(monkeypatch, demo
     _ok(at)
     assert [_traces(s) for s in _specs(at)] == [_traces(s) for s in stored]
     # the shipped model carries none: no stored option
-    at.sidebar.selectbox(key="w_family").set_value("shipped:demo").run()
+    at.sidebar.selectbox(key="family").set_value("shipped:demo").run()
     _ok(at)
     assert "Stored with the checkpoint" not in at.radio(key="w_stats_source").options
