@@ -17,6 +17,7 @@ from common import interleaved, machine, ratio_line
 from sedensenet import build_model
 from sedensenet.analysis.capture import _discover, capture_excitations, find_se_modules
 from sedensenet.analysis.statistics import excitation_stats
+from sedensenet.device import amp_dtype, autocast
 
 
 def main() -> None:
@@ -50,7 +51,7 @@ def main() -> None:
     batches = [(x, labels)] * 3
     classes = [str(i) for i in range(10)]
     with torch.inference_mode():
-        t2 = interleaved({"stats": lambda: excitation_stats(se, batches, classes, progress=False),
+        t2 = interleaved({"stats": lambda: excitation_stats(se, batches, classes, progress=False, precision="fp32"),
                           "infer": lambda: [se(b) for b, _ in batches]}, repeats=max(3, args.repeats // 2),
                          clock_kind=args.clock)
     print(ratio_line(f"(e) statistics / plain inference throughput, batch {args.batch[-1]}", t2, "stats", "infer",
@@ -70,18 +71,32 @@ def _overheads(se: torch.nn.Module, base: torch.nn.Module, tv: torch.nn.Module, 
     def fwd(m):
         return lambda: m(x)
 
-    fns = {"capture": lambda: capture_excitations(se, x), "plain": fwd(se), "base": fwd(base), "tv": fwd(tv)}
+    fns = {"capture": lambda: capture_excitations(se, x, precision="fp32"), "plain": fwd(se), "base": fwd(base),
+           "tv": fwd(tv)}
     with torch.inference_mode():
         t = interleaved(fns, repeats=repeats, clock_kind=clock)
     print(ratio_line("(a) SE-121 forward with capture / without", t, "capture", "plain", "≤ 1.02"))
     print(ratio_line("(b) SE-121 (SE every layer) / baseline DenseNet-121", t, "plain", "base", "≤ 1.05"))
     print(ratio_line("(c) our baseline / torchvision densenet121 (same weights)", t, "base", "tv", "≤ 1.00"))
+    print(images_per_s("fp32", t, x.shape[0]))
     if dev.type == "cuda":
-        with torch.inference_mode(), torch.autocast("cuda"):
+        for m in (se, base, tv):
+            m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+        fns = {"capture": lambda: capture_excitations(se, x), "plain": fwd(se), "base": fwd(base), "tv": fwd(tv)}
+        with torch.inference_mode(), autocast(dev, "auto"):
             t3 = interleaved(fns, repeats=repeats, clock_kind=clock)
+        print(f"AMP dtype {amp_dtype(dev, 'auto')}, channels_last")
         print(ratio_line("(a, AMP) forward with capture / without", t3, "capture", "plain", "≤ 1.02"))
         print(ratio_line("(b, AMP) SE-121 / baseline", t3, "plain", "base", "≤ 1.05"))
         print(ratio_line("(c, AMP) our baseline / torchvision", t3, "base", "tv", "≤ 1.00"))
+        print(images_per_s("AMP", t3, x.shape[0]))
+
+
+def images_per_s(label: str, times: dict[str, list[float]], batch: int) -> str:
+    """Images/s (median) of each timed function."""
+    parts = [f"{name} {batch / statistics.median(v):,.1f}" for name, v in times.items()]
+    return f"images/s ({label}): " + ", ".join(parts)
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from sedensenet import figures
+from sedensenet.analysis.class_stats import mismatch, stored_statistics
+from sedensenet.analysis.stats_file import load_stats, summary_line
 from sedensenet.app import loads, state, views
 from sedensenet.data.images import DemoShapes
 
@@ -23,23 +25,41 @@ if loaded.config.se == "none":
     st.info("The baseline has no SE gates. Switch to the SE model in the sidebar.")
     st.stop()
 st.markdown(FINDING)
-sources = ["Demo shapes (generated)", "Upload a zip of <class>/<image> folders"]
-source = st.radio("Data", sources, horizontal=True, **state.keep("stats_source", sources[0], sources))
-if source == sources[0]:
+stored, problem = stored_statistics(loaded)
+if problem:
+    st.warning(f"The checkpoint's stored statistics cannot be shown: {problem}")
+STORED, DEMO, ZIP, FILE = ("Stored with the checkpoint", "Demo shapes (generated)",
+                           "Upload a zip of <class>/<image> folders", "Open a stats file (.json/.npz)")
+sources = ([STORED] if stored is not None else []) + [DEMO, ZIP, FILE]
+# its own key when stored statistics exist, so a checkpoint that carries them opens on them
+source = st.radio("Data", sources, horizontal=True,
+                  **state.keep("stats_source_stored" if stored is not None else "stats_source", sources[0], sources))
+if source == STORED:
+    stats = stored
+elif source == DEMO:
     if loaded.classes != list(DemoShapes.classes):
         st.warning("This model was not trained on the demo shapes; upload a zip of your own labelled images.")
         st.stop()
     per_class = st.slider("Images per class", 5, 100, step=5, **state.keep("stats_n", 25))
     stats = loads.demo_stats(sel.model_id, per_class, 4242, loaded)
-else:
+elif source == ZIP:
     up = st.file_uploader("Zip with one folder per class (folder names = the model's classes)", type=["zip"],
                           key="w_stats_zip")
     if up is None:
         st.stop()
     data = up.getvalue()
     stats = loads.zip_stats(sel.model_id, state.digest(data), loaded, data)
-present = [c for c, n in zip(stats.classes, stats.counts, strict=True) if n > 0]
-st.caption(f"{int(stats.counts.sum())} images, {len(present)} classes, {len(stats.layers)} SE layers.")
+else:
+    up = st.file_uploader("Stats file written by `sedensenet stats … --out stats.json|.npz`", type=["json", "npz"],
+                          key="w_stats_file")
+    if up is None:
+        st.stop()
+    stats = load_stats(up.getvalue(), name=up.name)
+st.caption(f"{summary_line(stats)}.")
+if stats.description:
+    st.text(f"Computed on: {stats.description}")
+for issue in mismatch(stats, loaded):
+    st.warning(f"These statistics may belong to another model: {issue}.")
 names = [layer.name for layer in stats.layers]
 st.subheader("Class-specificity by depth")
 st.plotly_chart(loads.styled(figures.specificity_by_depth(names, [layer.specificity for layer in stats.layers]),
@@ -48,7 +68,7 @@ st.subheader("Mean excitation per class at several depths")
 n = len(stats.layers)
 picks = sorted({0, n // 3, (2 * n) // 3, n - 1})
 chosen = st.multiselect("Layers", range(n), default=picks, format_func=lambda i: views.layer_label(names[i]),
-                        key="w_stats_layers")
+                        key=f"w_stats_layers_{n}")
 keep = [i for i, c in enumerate(stats.classes) if stats.counts[i] > 0]
 cols = st.columns(2)
 for j, i in enumerate(chosen):

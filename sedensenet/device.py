@@ -36,3 +36,33 @@ def describe_device(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple MPS (Metal GPU)"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def amp_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for inference on ``device`` (``None`` = plain fp32).
+
+    ``"auto"`` uses mixed precision only on CUDA — bf16 where the GPU supports it (same range as fp32, so no
+    overflow in deep DenseNets), else fp16 — and fp32 elsewhere: CPU autocast is slower than fp32 on most CPUs.
+    Attribution never uses this (gradients and Captum's maps stay fp32).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "fp32" or device.type not in ("cuda", "cpu"):
+        return None
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 autocast is for CUDA; use bf16 or fp32 on the CPU")
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def autocast(device: torch.device, precision: str = "auto") -> torch.autocast:
+    """An autocast context for inference on ``device`` (disabled when :func:`amp_dtype` says fp32)."""
+    dtype = amp_dtype(device, precision)
+    return torch.autocast(device.type if device.type in ("cuda", "cpu") else "cpu", dtype=dtype,
+                          enabled=dtype is not None)

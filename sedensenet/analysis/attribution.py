@@ -211,7 +211,8 @@ def attribute(model: nn.Module, x: Tensor, method: str, targets: int | list[int]
     algo = spec.build(twin, target_layer)
     kwargs = spec.defaults(MethodInputs(inp, black_baseline(inp, mean, std), steps, samples))
     target = torch.tensor(target_list, device=device)
-    with torch.enable_grad():
+    # always fp32, even inside a caller's autocast: gradients of low-precision forwards are too coarse
+    with torch.enable_grad(), torch.autocast(device.type if device.type == "cuda" else "cpu", enabled=False):
         if smoothgrad:
             nt = NoiseTunnel(algo)
             attr = nt.attribute(inp, nt_type="smoothgrad", nt_samples=smoothgrad, stdevs=smoothgrad_std,

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sedensenet.device import autocast
 from sedensenet.errors import ConfigError
 from sedensenet.models.densenet import ModelConfig, SESlot, se_slots
 
@@ -250,16 +251,19 @@ def recording(model: nn.Module, se_modules: list[SEModule] | None = None) -> Ite
             h.remove()
 
 
-def capture_excitations(model: nn.Module, x: Tensor, *, se_modules: list[SEModule] | None = None) -> Capture:
+def capture_excitations(model: nn.Module, x: Tensor, *, se_modules: list[SEModule] | None = None,
+                        precision: str = "auto") -> Capture:
     """Run ``model`` on ``x`` (B×C×H×W, moved to the model's device) once; logits + one record per SE layer.
 
-    Runs under ``torch.inference_mode`` when autograd is not needed; safe to call from many threads.
+    Runs under ``torch.inference_mode``; safe to call from many threads. ``precision`` (``auto``, ``fp32``,
+    ``bf16``, ``fp16``): ``auto`` is mixed precision on CUDA (bf16 where supported) and fp32 elsewhere; records
+    and logits are returned as fp32 either way.
     """
     device = next(model.parameters()).device
     x = x.to(device)
     if x.dim() == 3:
         x = x.unsqueeze(0)
-    with recording(model, se_modules) as records, torch.inference_mode():
+    with recording(model, se_modules) as records, torch.inference_mode(), autocast(device, precision):
         logits = model(x)
     return Capture(logits=logits.detach().float().cpu(), records=list(records),
                    activation=getattr(model, "head_activation", "softmax"))

@@ -24,12 +24,12 @@ LOG_NAME = "sedensenet-error.log"
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sedensenet`` argument parser with every sub-command."""
-    from sedensenet.cli import analysis, convert, info, report, training
+    from sedensenet.cli import analysis, convert, info, report, stats, training
 
     parser = argparse.ArgumentParser(prog="sedensenet", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (info, analysis, report, convert, training):
+    for module in (info, analysis, report, convert, stats, training):
         for register in module.COMMANDS:
             register(sub)
     return parser

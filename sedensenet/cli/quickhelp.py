@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "explain": "predictions, every SE record and an attribution map for one image",
     "report": "one image's analysis as a self-contained HTML report",
     "convert": "convert any loadable checkpoint to a sedensenet checkpoint",
+    "stats": "class-wise mean/std of every SE layer's excitation over a dataset (SENet §7)",
     "train": "train an SE-DenseNet (and with --pair its baseline)",
     "evaluate": "accuracy, per-class accuracy and confusion matrix on a dataset",
     "curves": "train/val accuracy and loss curves of one or more checkpoints",
