@@ -74,5 +74,5 @@ def test_models_folder_accepts_every_extension(tmp_path: Path, monkeypatch: pyte
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
     for key in ("mine:seed", "mine:chexnet"):
-        at.sidebar.selectbox(key="w_family").set_value(key).run()
+        at.sidebar.selectbox(key="family").set_value(key).run()
         _ok(at)

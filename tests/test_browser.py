@@ -216,7 +216,7 @@ def test_target_follows_the_model_and_nothing_expensive_reruns(browser, app_url)
     and is shown from the cache when coming back."""
     page = _open(browser, app_url + "/?model=shipped:demo&image=disagree-116-heart.png&view=Attribution")
     _no_exception(page)
-    assert "Grad-CAM → triangle" in _chart_titles(page)  # the SE model's top-1
+    _wait_title(page, "Grad-CAM → triangle")  # the SE model's top-1
     page.locator("[data-testid='stSidebar']").get_by_text("Baseline (no SE)").click()
     _wait_title(page, "Grad-CAM → heart")  # the baseline's top-1, not the stale one
     assert "under the baseline" in _main_text(page)
