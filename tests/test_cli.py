@@ -26,7 +26,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sedensenet", *args], capture_output=True, text=True, timeout=300)
 
 
-COMMANDS = ("info", "predict", "explain", "report", "convert", "stats", "train", "evaluate", "curves")  # README's CLI section
+# README's CLI section
+COMMANDS = ("info", "predict", "explain", "report", "convert", "stats", "train", "evaluate", "curves")
 
 
 def test_help_lists_every_command_and_each_has_help(capsys) -> None:
