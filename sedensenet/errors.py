@@ -10,3 +10,7 @@ from __future__ import annotations
 
 class SedensenetError(Exception):
     """An input or option the user can fix; ``str(exc)`` says what is wrong and what to do."""
+
+
+class CheckpointError(SedensenetError, ValueError):
+    """A checkpoint could not be loaded; the message says what was wrong and what to do."""

@@ -18,7 +18,7 @@ from sedensenet.models.checkpoint import LoadedModel
 
 def model_view(image: Image.Image, loaded: LoadedModel) -> Image.Image:
     """The image as the model sees it (resized and centre-cropped), for overlays that line up with maps."""
-    return model_input_view(loaded.input_size, loaded.meta.get("resize", "crop"))(image)
+    return model_input_view(loaded.input_size, loaded.meta.resize)(image)
 
 
 def run_capture(loaded: LoadedModel, images: Sequence[Image.Image]) -> Capture:
@@ -55,7 +55,7 @@ def resolve_target(spec: str | int | None, capture: Capture, classes: Sequence[s
 def explain_image(loaded: LoadedModel, image: Image.Image, method: str, target: int, **options: Any) -> Attribution:
     """Attribution of one PIL image towards class ``target`` with the checkpoint's normalisation."""
     x = preprocess([image], loaded.meta)
-    return attribute(loaded.model, x, method, target, mean=loaded.meta["mean"], std=loaded.meta["std"],
+    return attribute(loaded.model, x, method, target, mean=loaded.meta.mean, std=loaded.meta.std,
                      **options)[0]
 
 

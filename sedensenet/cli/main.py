@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sedensenet.cli.output import json_text, say, terminal
 from sedensenet.cli.quickhelp import DESCRIPTION, EPILOG, is_top_level_help, top_level_parser
 from sedensenet.errors import SedensenetError
 
@@ -39,11 +41,12 @@ def model_summary(loaded: LoadedModel) -> dict[str, Any]:
         "parameters": count_parameters(loaded.model),
         "se_parameters": se_parameters(loaded.model),
         "input_size": loaded.input_size,
-        "mean": loaded.meta["mean"],
-        "std": loaded.meta["std"],
-        "source": loaded.meta.get("source"),
-        "assumed": loaded.meta.get("assumed", []),
-        "epochs_trained": len(loaded.meta.get("history") or []),
+        "mean": list(loaded.meta.mean),
+        "std": list(loaded.meta.std),
+        "source": loaded.meta.source,
+        "assumed": list(loaded.meta.assumed),
+        "warnings": list(loaded.meta.warnings),
+        "epochs_trained": loaded.meta.epochs_trained,
         "device": str(loaded.device),
     }
 
@@ -54,7 +57,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     loaded = load_checkpoint(args.checkpoint, device=args.device)
     info = model_summary(loaded)
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json_text(info))
         return 0
     classes = info["classes"]
     shown = ", ".join(classes[:10]) + (f" … ({len(classes)} in all)" if len(classes) > 10 else "")
@@ -74,9 +77,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
                   + ("" if s["blocks"] == "all" else f", blocks {s['blocks']}")) for s in info["se_sites"]]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+        say(f"{key:<{width}}  {value}")
     for note in info["assumed"]:
-        print(f"{'assumed':<{width}}  {note}")
+        say(f"{'assumed':<{width}}  {note}")
+    for note in info["warnings"]:
+        say(f"{'warning':<{width}}  {note}")
     return 0
 
 
@@ -115,11 +120,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except (SedensenetError, FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"sedensenet {args.command}: error: {exc}", file=sys.stderr)
+        print(f"sedensenet {args.command}: error: {terminal(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sedensenet {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"sedensenet {args.command}: error: out of memory; use smaller inputs or a smaller model",
+              file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug, not a user error: one line on screen, the traceback only when asked
+        logging.getLogger("sedensenet").debug("".join(traceback.format_exception(exc)))
+        print(f"sedensenet {args.command}: internal error ({type(exc).__name__}: {terminal(str(exc))[:300]}); "
+              "please report it with the command line (set SEDENSENET_DEBUG=1 for the traceback)", file=sys.stderr)
+        if _debug():
+            traceback.print_exception(exc)
+        return 70
+
+
+def _debug() -> bool:
+    import os
+
+    return os.environ.get("SEDENSENET_DEBUG", "") not in ("", "0")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ import torch
 from torch import Tensor, nn
 
 from sedensenet.device import resolve_device
-from sedensenet.errors import SedensenetError
+from sedensenet.errors import CheckpointError
 from sedensenet.models.densenet import ModelConfig, SEDenseNet, build_from_config
 from sedensenet.models.keys import infer_config, normalise_keys, unwrap_state_dict
+from sedensenet.models.limits import check_archive, check_config_shapes, check_model_cost, check_tensors
+from sedensenet.models.metadata import CheckpointMeta, MetaProblem, check_resume
 
 FORMAT = "sedensenet"
 FORMAT_VERSION = 1
@@ -41,17 +43,18 @@ RESAVE_HINT = (
 Source = str | os.PathLike[str] | bytes | bytearray | IO[bytes]
 
 
-class CheckpointError(SedensenetError, ValueError):
-    """A checkpoint could not be loaded; the message says what was wrong and what to do."""
+__all__ = ["CheckpointError", "CheckpointMeta", "LoadedModel", "load_checkpoint", "save_checkpoint"]
 
 
 @dataclass
 class LoadedModel:
-    """A model ready for inference (eval mode, on ``device``) and its metadata."""
+    """A model ready for inference (eval mode, on ``device``), its validated metadata and, for ``--resume``,
+    the optimiser state stored with it."""
 
     model: SEDenseNet
-    meta: dict[str, Any]
+    meta: CheckpointMeta
     device: torch.device
+    resume: dict[str, Any] | None = None
     config: ModelConfig = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,11 +62,11 @@ class LoadedModel:
 
     @property
     def classes(self) -> list[str]:
-        return list(self.meta["classes"])
+        return list(self.meta.classes)
 
     @property
     def input_size(self) -> int:
-        return int(self.meta["input_size"])
+        return self.meta.input_size
 
 
 def _check_safe_value(value: Any, where: str) -> None:
@@ -117,22 +120,9 @@ def default_meta(config: ModelConfig) -> tuple[dict[str, Any], list[str]]:
     return meta, assumed
 
 
-def _validate_meta(meta: dict[str, Any], config: ModelConfig) -> None:
-    classes = meta.get("classes")
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise CheckpointError("metadata 'classes' must be a list of class-name strings")
-    if len(classes) != config.num_classes:
-        raise CheckpointError(f"metadata lists {len(classes)} classes but the classifier has "
-                              f"{config.num_classes} outputs; fix 'classes' in the metadata")
-    size = meta.get("input_size")
-    if not isinstance(size, int) or not 8 <= size <= 4096:
-        raise CheckpointError(f"metadata 'input_size' must be an integer in 8…4096, got {size!r}")
-    for key in ("mean", "std"):
-        v = meta.get(key)
-        if not (isinstance(v, list) and len(v) == config.in_channels and all(isinstance(x, (int, float)) for x in v)):
-            raise CheckpointError(f"metadata '{key}' must be {config.in_channels} numbers, got {v!r}")
-    if any(s <= 0 for s in meta["std"]):
-        raise CheckpointError(f"metadata 'std' must be positive, got {meta['std']}")
+def _meta(raw: Any, config: ModelConfig, *, strict: bool = False, **loaded: Any) -> CheckpointMeta:
+    return CheckpointMeta.from_dict(raw, num_classes=config.num_classes, in_channels=config.in_channels,
+                                    strict=strict, **loaded)
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: SEDenseNet, meta: Mapping[str, Any] | None = None) -> Path:
@@ -148,12 +138,14 @@ def save_checkpoint(path: str | os.PathLike[str], model: SEDenseNet, meta: Mappi
     full.update(_plain(dict(meta or {})))
     full.pop("assumed", None)
     _check_safe_value(full, "meta")
-    _validate_meta(full, config)
+    stored = _meta(full, config, strict=True).stored()
+    if full.get("resume") is not None:
+        stored["resume"] = full["resume"]
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
-        "meta": full,
+        "meta": stored,
         "state_dict": {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()},
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -255,18 +247,34 @@ def load_checkpoint(source: Source, *, device: str | torch.device = "auto",
     """Load a sedensenet checkpoint or a raw DenseNet ``state_dict`` (torchvision or course-seed naming).
 
     For raw state_dicts the architecture is inferred from the keys and metadata defaults are stated in
-    ``meta["assumed"]``. Returns the model in eval mode on ``device`` (``"auto"``: CUDA, MPS, then CPU).
+    ``meta.assumed``. Metadata is validated by schema (:class:`CheckpointMeta`), tensors and the model's cost
+    are bounded before anything is built (:mod:`sedensenet.models.limits`). Returns the model in eval mode
+    on ``device`` (``"auto"``: CUDA, MPS, then CPU).
     Raises :class:`CheckpointError` with an actionable message for anything it cannot load safely.
     """
     data, name = _read_bounded(source, max_bytes)
+    check_archive(data, name, max_uncompressed=max(max_bytes, len(data)))
     obj = _safe_load(data, name)
     dev = resolve_device(device)
+    resume = None
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         model, meta = _from_own_format(obj, name)
+        raw_resume = (obj.get("meta") or {}).get("resume") if isinstance(obj.get("meta"), dict) else None
+        if raw_resume is not None:
+            try:
+                resume = check_resume(raw_resume)
+            except MetaProblem as exc:
+                meta.warnings.append(f"optimiser state ignored: {exc}")
     else:
         model, meta = _from_state_dict(obj, name)
     model.eval().to(dev)
-    return LoadedModel(model=model, meta=meta, device=dev)
+    return LoadedModel(model=model, meta=meta, device=dev, resume=resume)
+
+
+def _build(config: ModelConfig) -> SEDenseNet:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_from_config(config)
 
 
 def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[str, Any]]:
@@ -278,17 +286,15 @@ def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[s
         config = ModelConfig.from_dict(dict(obj["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{name} has an invalid model config: {exc}") from None
-    meta = dict(obj.get("meta") or {})
-    _validate_meta(meta, config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = build_from_config(config)
+    meta = _meta(obj.get("meta") or {}, config, format=FORMAT, format_version=version, source="sedensenet")
     state = obj.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{name} has no weights ('state_dict' missing)")
+    check_tensors(state, name)
+    check_config_shapes(config, state, name)
+    check_model_cost(config, meta.input_size, name)
+    model = _build(config)
     _strict_load(model, state, name)
-    meta.update(format=FORMAT, format_version=version, source="sedensenet", config=config.to_dict(),
-                assumed=[])
     return model, meta
 
 
@@ -298,17 +304,16 @@ def _from_state_dict(obj: Any, name: str) -> tuple[SEDenseNet, dict[str, Any]]:
         raise CheckpointError(f"{name} holds a {type(obj).__name__}, not a state_dict or a sedensenet "
                               f"checkpoint. {RESAVE_HINT}")
     state, origin = normalise_keys(state)
+    check_tensors(state, name)
     try:
         config, notes = infer_config(state)
     except ValueError as exc:
         raise CheckpointError(f"{name} is not a DenseNet state_dict this tool understands: {exc}") from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = build_from_config(config)
+    defaults, assumed = default_meta(config)
+    check_model_cost(config, defaults["input_size"], name)
+    model = _build(config)
     _strict_load(model, state, name)
-    meta, assumed = default_meta(config)
     if wrapper:
         notes.append(f"weights read from the {wrapper!r} entry of a wrapper dict")
-    meta.update(format="state_dict", format_version=0, source=origin, config=config.to_dict(),
-                assumed=assumed + notes)
+    meta = _meta(defaults, config, format="state_dict", format_version=0, source=origin, assumed=assumed + notes)
     return model, meta

@@ -55,7 +55,7 @@ def dataset_for(loaded: LoadedModel, data: str, *, demo_n: int = 800, demo_seed:
     """The evaluation dataset ``data`` ('demo', 'cifar10', 'cifar100' or a folder, optionally one split of a
     split file) with the model's transform (``resize`` overrides its crop/letterbox choice)."""
     meta = loaded.meta
-    tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"], resize or meta.get("resize", "crop"))
+    tf = eval_transform(meta.input_size, meta.mean, meta.std, resize or meta.resize)
     if data == "demo":
         if loaded.classes != list(DemoShapes.classes):
             raise ValueError(f"the model's classes {loaded.classes} are not the demo classes {DemoShapes.classes}")
@@ -86,7 +86,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str, *, demo_n: int = 800,
     cm = confusion_matrix(loaded.model, loader, loaded.device, len(loaded.classes), progress=progress)
     report = report_from_confusion(cm, loaded.classes)
     report.update(checkpoint=str(checkpoint), data=data, se=loaded.config.se,
-                  resize=resize or loaded.meta.get("resize", "crop"))
+                  resize=resize or loaded.meta.resize)
     if split_file is not None:
         report.update(split_file=str(split_file), split=split)
     return report
