@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from sedensenet.analysis.attribution import Attribution, attribute
 from sedensenet.analysis.capture import Capture, capture_excitations
 from sedensenet.data.images import model_input_view, preprocess
+from sedensenet.errors import CheckpointError
 from sedensenet.models.checkpoint import LoadedModel
 
 
@@ -22,8 +24,15 @@ def model_view(image: Image.Image, loaded: LoadedModel) -> Image.Image:
 
 
 def run_capture(loaded: LoadedModel, images: Sequence[Image.Image]) -> Capture:
-    """One capture forward over a batch of PIL images with the checkpoint's preprocessing."""
-    return capture_excitations(loaded.model, preprocess(images, loaded.meta))
+    """One capture forward over a batch of PIL images with the checkpoint's preprocessing.
+
+    Finite weights can still overflow (values near 1e38): non-finite logits are an error, never NaN %.
+    """
+    cap = capture_excitations(loaded.model, preprocess(images, loaded.meta))
+    if not bool(torch.isfinite(cap.logits).all()):
+        raise CheckpointError("the model's outputs are not finite numbers for this image (its weights overflow "
+                              "float32); the checkpoint is unusable — use an earlier one or retrain")
+    return cap
 
 
 def predictions(capture: Capture, classes: Sequence[str], k: int = 5, image: int = 0) -> list[dict[str, Any]]:

@@ -277,7 +277,7 @@ def _build(config: ModelConfig) -> SEDenseNet:
         return build_from_config(config)
 
 
-def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[str, Any]]:
+def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, CheckpointMeta]:
     version = obj.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{name} has format version {version!r}; this sedensenet reads ≤ {FORMAT_VERSION}. "
@@ -286,7 +286,10 @@ def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[s
         config = ModelConfig.from_dict(dict(obj["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{name} has an invalid model config: {exc}") from None
-    meta = _meta(obj.get("meta") or {}, config, format=FORMAT, format_version=version, source="sedensenet")
+    try:
+        meta = _meta(obj.get("meta") or {}, config, format=FORMAT, format_version=version, source="sedensenet")
+    except CheckpointError as exc:
+        raise CheckpointError(f"{name}: {exc}") from None
     state = obj.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{name} has no weights ('state_dict' missing)")
@@ -298,7 +301,7 @@ def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[s
     return model, meta
 
 
-def _from_state_dict(obj: Any, name: str) -> tuple[SEDenseNet, dict[str, Any]]:
+def _from_state_dict(obj: Any, name: str) -> tuple[SEDenseNet, CheckpointMeta]:
     state, wrapper = unwrap_state_dict(obj)
     if state is None:
         raise CheckpointError(f"{name} holds a {type(obj).__name__}, not a state_dict or a sedensenet "

@@ -21,6 +21,7 @@ from sedensenet.errors import CheckpointError
 from sedensenet.models.densenet import ModelConfig
 
 MAX_UNCOMPRESSED_BYTES = 1 << 30  # what torch.load may inflate a checkpoint archive to
+MAX_INFLATED_BYTES = 64 << 20  # torch.save never compresses; deflated entries past this (and 16× the file) are a bomb
 MAX_PARAM_BYTES = 1 << 30  # densenet161 holds 115 MB of float32 weights; ~9× that is not a DenseNet we show
 MAX_LAYERS = 1000  # DenseNet-264 has 130 dense layers, DenseNet-BC-250 has 123
 MAX_FORWARD_FLOPS = 60e9  # one image; DenseNet-161 at 224² is 15.6 GFLOPs
@@ -29,8 +30,9 @@ MAX_FINAL_SIDE = 64  # final feature map side: 64 × the network's downsampling 
 
 
 def check_archive(data: bytes, name: str, max_uncompressed: int = MAX_UNCOMPRESSED_BYTES) -> None:
-    """Refuse a zip-format checkpoint whose entries inflate past ``max_uncompressed`` (read from the central
-    directory, before anything is decompressed). Non-zip (legacy) files hold their bytes as they are."""
+    """Refuse a zip-format checkpoint whose entries inflate past ``max_uncompressed``, or whose compressed
+    entries inflate far past the file's own size (read from the central directory, before anything is
+    decompressed). Non-zip (legacy) files hold their bytes as they are."""
     if not data.startswith(b"PK"):
         return
     try:
@@ -38,7 +40,8 @@ def check_archive(data: bytes, name: str, max_uncompressed: int = MAX_UNCOMPRESS
     except (zipfile.BadZipFile, OSError, ValueError):
         return  # torch.load reports a corrupt archive with its own message
     total = sum(i.file_size for i in infos)
-    if total > max_uncompressed:
+    inflated = sum(i.file_size for i in infos if i.compress_type != zipfile.ZIP_STORED)
+    if total > max_uncompressed or inflated > max(MAX_INFLATED_BYTES, 16 * len(data)):
         raise CheckpointError(
             f"{name} inflates to {total / 2**20:,.0f} MiB from {len(data) / 2**20:,.1f} MiB on disk (compressed zip "
             f"entries), over the {max_uncompressed / 2**20:,.0f} MiB limit; save it again with torch.save, which "
