@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind in ("se", "baseline"):
         path = best / f"weather-{kind}.pt"
         loaded = load_checkpoint(path, device="cpu")
-        loaded.meta.update(resize=results[str(path)]["resize"], input_size=results[str(path)]["input_size"])
+        loaded.meta = replace(loaded.meta, resize=results[str(path)]["resize"],
+                              input_size=results[str(path)]["input_size"])
         if kind == "se":
             spread = gate_spread(loaded, args.data, "test")
             print("gate std across test photos per SE layer: min "
