@@ -101,7 +101,7 @@ def model_cost(cfg: ModelConfig, input_size: int) -> ModelCost:
     side = input_size if cfg.stem == "small" else max(1, input_size // 4)
     down = 1 if cfg.stem == "small" else 4
     n = cfg.num_init_features
-    params = cfg.in_channels * n * k * k + 2 * n
+    params = cfg.in_channels * n * k * k + (0 if cfg.stem == "small" else 2 * n)  # the small stem has no norm
     stem_side = input_size if cfg.stem == "small" else max(1, input_size // 2)
     flops = 2.0 * cfg.in_channels * n * k * k * stem_side**2
     act = n * stem_side**2
