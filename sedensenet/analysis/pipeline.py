@@ -77,7 +77,7 @@ def map_summary(values: np.ndarray) -> dict[str, Any]:
 def display_view(image: Image.Image, loaded: LoadedModel, *, min_side: int = 256, max_side: int = 1024) -> Image.Image:
     """The model's view (same crop or letterbox) at a size people can read: the image's own resolution, kept
     within ``[min_side, max_side]`` and never below the model's input. Attribution maps are resized onto it."""
-    resize = loaded.meta.get("resize", "crop")
+    resize = loaded.meta.resize
     natural = min(image.size) if resize == "crop" else max(image.size)
     side = max(min_side, loaded.input_size, min(natural, max_side))
     return model_input_view(side, resize)(image)

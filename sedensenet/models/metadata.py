@@ -179,6 +179,7 @@ class CheckpointMeta:
     history: list[dict[str, float | int]] = field(default_factory=list)
     train_args: dict[str, Scalar | list[Scalar]] = field(default_factory=dict)
     dataset: str | None = None
+    best_epoch: int | None = None
     format: str = "sedensenet"
     format_version: int = 1
     source: str = "sedensenet"
@@ -209,6 +210,8 @@ class CheckpointMeta:
             out.pop("dataset")
         if out["resize"] == "crop":
             out.pop("resize")
+        if out["best_epoch"] is None:
+            out.pop("best_epoch")
         return out
 
     @classmethod
@@ -241,7 +244,7 @@ class CheckpointMeta:
         warnings += notes
         parsed: dict[str, Any] = {}
         for key, parse in (("history", parse_history), ("train_args", parse_train_args),
-                           ("dataset", lambda v: _text(v, "'dataset'"))):
+                           ("dataset", lambda v: _text(v, "'dataset'")), ("best_epoch", _epoch)):
             if raw.get(key) is None:
                 continue
             try:
@@ -268,6 +271,12 @@ class CheckpointMeta:
         return cls(classes=classes, input_size=size, mean=norm["mean"], std=norm["std"], resize=resize,
                    warnings=warnings,
                    extra=extra, **parsed, **loaded)
+
+
+def _epoch(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MetaProblem(f"'best_epoch' must be an epoch number, got {_short(value)}")
+    return value
 
 
 def _short(value: Any) -> str:
