@@ -12,6 +12,7 @@ from sedensenet.analysis.attribution import METHODS, SIGN_MODES, gradcam_layers
 from sedensenet.analysis.capture import Capture
 from sedensenet.analysis.pipeline import outside_note, predictions
 from sedensenet.app import loads, state
+from sedensenet.app.problems import show_error
 from sedensenet.app.state import Picture, Selection
 from sedensenet.figures import layer_labels
 
@@ -75,13 +76,16 @@ def image_picker(sel: Selection, *, upload: bool = True) -> Picture | None:
     presenter = sel.presenter
     if upload and not presenter:
         c1, c2 = st.columns([3, 2])
-        c1.file_uploader("Upload images (the newest one is analysed)", type=IMAGE_TYPES, accept_multiple_files=True,
+        # No ``type=`` filter: every file is checked by decoding it, so a .tif that Pillow reads is accepted and
+        # a .heic it cannot read gets a polite reason (Streamlit's own filter raises instead).
+        c1.file_uploader("Upload images (the newest one is analysed)", accept_multiple_files=True,
                          key="w_uploads", on_change=_store_uploads,
-                         help="Any photo or drawing; it is resized and centre-cropped to the model's input.")
+                         help="Any photo or drawing (JPEG, PNG, WebP, BMP, GIF, TIFF); it is resized and "
+                              "centre-cropped to the model's input.")
         if c2.toggle("Take a photo with the camera", key="w_use_camera"):
             c2.camera_input("Camera", key="w_camera", on_change=_store_camera)
     for err in st.session_state.get("image_errors") or []:
-        st.error(f"Image refused: {err}")
+        show_error(f"Image refused: {err}")
     options = state.image_options()
     if not options:
         st.info("Upload an image to begin.")
