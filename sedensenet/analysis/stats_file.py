@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sedensenet.analysis.statistics import ExcitationStats, layer_stats
+from sedensenet.bounded import read_bounded
 from sedensenet.errors import SedensenetError
 
 FORMAT = "sedensenet-class-statistics"
@@ -186,18 +187,8 @@ def save_stats(path: str | os.PathLike[str], stats: ExcitationStats) -> Path:
 
 def load_stats(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> ExcitationStats:
     """Read a stats file (path or uploaded bytes; JSON or NPZ, told apart by content)."""
-    if isinstance(source, (bytes, bytearray)):
-        data, where = bytes(source), name or "uploaded stats file"
-    else:
-        path = Path(source)
-        where = name or path.name
-        if not path.is_file():
-            raise StatsFileError(f"{where}: file not found")
-        if path.stat().st_size > MAX_STATS_BYTES:
-            raise StatsFileError(f"{where} is larger than {MAX_STATS_BYTES // 2**20} MiB")
-        data = path.read_bytes()
-    if len(data) > MAX_STATS_BYTES:
-        raise StatsFileError(f"{where} is larger than {MAX_STATS_BYTES // 2**20} MiB")
+    data, where = read_bounded(source, limit=MAX_STATS_BYTES, label=name, default="uploaded stats file",
+                               error=StatsFileError, too_large="")
     if data[:2] == b"PK":
         doc = _from_npz(data, where)
     else:

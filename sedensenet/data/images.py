@@ -13,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
+from sedensenet.bounded import read_bounded
 from sedensenet.data.demo import DEMO_CLASSES, make_sample
 from sedensenet.errors import ConfigError, SedensenetError
 
@@ -31,18 +32,8 @@ def load_image(source: str | os.PathLike[str] | bytes, *, max_bytes: int = MAX_I
 
     Raises :class:`ImageError` for anything that is not a usable image.
     """
-    if isinstance(source, (bytes, bytearray)):
-        data, label = bytes(source), name or "uploaded image"
-    else:
-        path = Path(source)
-        label = name or path.name
-        if not path.is_file():
-            raise ImageError(f"{label}: file not found")
-        if path.stat().st_size > max_bytes:
-            raise ImageError(f"{label} is larger than {max_bytes / 2**20:.0f} MiB; use a smaller image")
-        data = path.read_bytes()
-    if len(data) > max_bytes:
-        raise ImageError(f"{label} is larger than {max_bytes / 2**20:.0f} MiB; use a smaller image")
+    data, label = read_bounded(source, limit=max_bytes, label=name, default="uploaded image", error=ImageError,
+                               too_large="; use a smaller image")
     if not data:
         raise ImageError(f"{label} is empty")
     try:
