@@ -27,7 +27,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from sedensenet import load_checkpoint, save_checkpoint
 from sedensenet.analysis.capture import capture_excitations
 from sedensenet.analysis.statistics import excitation_stats
-from sedensenet.data.images import RESIZE_MODES, eval_transform
+from sedensenet.data.images import RESIZE_MODES, checkpoint_transform
 from sedensenet.training.evaluate import confusion_matrix, split_dataset
 from sedensenet.training.history import best_epoch_of
 
@@ -46,7 +46,7 @@ def training_command(train_args: dict[str, Any]) -> str:
 
 
 def _accuracy(loaded: Any, data: Path, split: str, size: int, resize: str) -> tuple[float, list[list[int]]]:
-    tf = eval_transform(size, loaded.meta["mean"], loaded.meta["std"], resize)
+    tf = checkpoint_transform(loaded.meta, input_size=size, resize=resize)
     ds = split_dataset(loaded, data, data / "split.csv", split, tf)
     cm = confusion_matrix(loaded.model, DataLoader(ds, batch_size=64), loaded.device, len(loaded.classes),
                           progress=False)
@@ -73,7 +73,7 @@ def evaluate(path: Path, data: Path) -> dict[str, Any]:
 
 def gate_spread(loaded: Any, data: Path, split: str) -> dict[str, float]:
     """Std of every SE layer's gates across the photos of ``split`` (mean over channels): ≥ 0.01 = informative."""
-    ds = split_dataset(loaded, data, data / "split.csv", split, _transform(loaded))
+    ds = split_dataset(loaded, data, data / "split.csv", split, checkpoint_transform(loaded.meta))
     gates: dict[str, list[torch.Tensor]] = {}
     for x, _ in DataLoader(ds, batch_size=64):
         for r in capture_excitations(loaded.model, x).records:
@@ -81,14 +81,10 @@ def gate_spread(loaded: Any, data: Path, split: str) -> dict[str, float]:
     return {name: float(torch.cat(v).std(0).mean()) for name, v in gates.items()}
 
 
-def _transform(loaded: Any) -> Any:
-    m = loaded.meta
-    return eval_transform(loaded.input_size, m["mean"], m["std"], m.get("resize", "crop"))
-
-
 def class_statistics(loaded: Any, data: Path) -> dict[str, Any]:
     """Class-wise excitation statistics over the validation + test photos, as plain numbers."""
-    parts = [split_dataset(loaded, data, data / "split.csv", s, _transform(loaded)) for s in ("val", "test")]
+    tf = checkpoint_transform(loaded.meta)
+    parts = [split_dataset(loaded, data, data / "split.csv", s, tf) for s in ("val", "test")]
     loader = DataLoader(ConcatDataset(parts), batch_size=64)
     stats = excitation_stats(loaded.model, loader, loaded.classes, progress=False)
     return {**stats.as_dict(), "description": "weather photos, validation + test splits "

@@ -65,7 +65,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
     from sedensenet.analysis.stats_file import save_stats
     from sedensenet.analysis.stats_run import StatsRunError, dist_info, file_digest, partial_path, run_statistics
-    from sedensenet.data.images import eval_transform
+    from sedensenet.data.images import checkpoint_transform
     from sedensenet.data.labelled import labelled_data
     from sedensenet.models.checkpoint import load_checkpoint
 
@@ -88,7 +88,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
             loaded.model.to(memory_format=torch.channels_last)
         meta = loaded.meta
         size = int(meta["input_size"])
-        transform = eval_transform(size, meta["mean"], meta["std"], meta.get("resize", "crop"))
+        transform = checkpoint_transform(meta)
         data = labelled_data(args.data, loaded.classes, transform, size,
                              split_file=args.split_file, split=args.split, demo_n=args.demo_n,
                              demo_seed=args.demo_seed)

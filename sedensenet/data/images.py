@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -111,9 +111,17 @@ def train_transform(input_size: int, mean: Sequence[float], std: Sequence[float]
     ])
 
 
+def checkpoint_transform(meta: Mapping[str, Any], *, input_size: int | None = None,
+                         resize: str | None = None) -> T.Compose:
+    """The eval transform a checkpoint's metadata describes (input size, mean/std, crop or letterbox);
+    ``input_size``/``resize`` override the stored choice (e.g. when choosing a view on validation)."""
+    return eval_transform(input_size or int(meta["input_size"]), meta["mean"], meta["std"],
+                          resize or meta.get("resize", "crop"))
+
+
 def preprocess(images: Sequence[Image.Image], meta: dict[str, Any]) -> torch.Tensor:
     """Batch of PIL images → normalised tensor with the checkpoint's input size and mean/std."""
-    tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"], meta.get("resize", "crop"))
+    tf = checkpoint_transform(meta)
     return torch.stack([tf(img) for img in images])
 
 

@@ -10,7 +10,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from sedensenet.data.images import DemoShapes, ImageFolderDataset, ImageListDataset, eval_transform
+from sedensenet.data.images import (
+    DemoShapes,
+    ImageFolderDataset,
+    ImageListDataset,
+    checkpoint_transform,
+)
 from sedensenet.data.splits import read_split_file, select
 from sedensenet.errors import ConfigError
 from sedensenet.models.checkpoint import LoadedModel, load_checkpoint
@@ -53,7 +58,7 @@ def dataset_for(loaded: LoadedModel, data: str, *, demo_n: int = 800, demo_seed:
     """The evaluation dataset ``data`` ('demo', 'cifar10', 'cifar100' or a folder, optionally one split of a
     split file) with the model's transform (``resize`` overrides its crop/letterbox choice)."""
     meta = loaded.meta
-    tf = eval_transform(int(meta["input_size"]), meta["mean"], meta["std"], resize or meta.get("resize", "crop"))
+    tf = checkpoint_transform(meta, resize=resize)
     if data == "demo":
         if loaded.classes != list(DemoShapes.classes):
             raise ConfigError(f"the model's classes {loaded.classes} are not the demo classes {DemoShapes.classes}")
