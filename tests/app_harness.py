@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import streamlit as st
 import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.pages_manager import PagesManager
@@ -59,3 +60,12 @@ def figure_titles(at: AppTest) -> list[str]:
         title = spec.get("layout", {}).get("title")
         out.append(title.get("text", "") if isinstance(title, dict) else str(title or ""))
     return out
+
+
+@pytest.fixture(autouse=True)
+def app_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Shipped models only (no SEDENSENET_MODELS from the caller's shell) and page switching as on a server.
+    Modules that import it get it for every test."""
+    monkeypatch.delenv("SEDENSENET_MODELS", raising=False)
+    with patched_pages():
+        yield

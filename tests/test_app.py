@@ -9,7 +9,13 @@ import io
 
 import pytest
 import torch
-from app_harness import ROOT, figure_specs, figure_titles, fresh_app, patched_pages
+from app_harness import (
+    ROOT,
+    app_env,  # noqa: F401  (autouse fixture for this module)
+    figure_specs,
+    figure_titles,
+    fresh_app,
+)
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -24,13 +30,6 @@ PAGE_FILES = [f"pages/{p.file}" for p in PAGES]
 MODELS = ROOT / "assets" / "models"
 WEATHER = all((MODELS / f"weather-{v}.pt").is_file() for v in ("se", "baseline"))
 DEFAULT_FAMILY = "shipped:weather" if WEATHER else "shipped:demo"
-
-
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("SEDENSENET_MODELS", raising=False)
-    with patched_pages():
-        yield
 
 
 @pytest.fixture

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from app_harness import fresh_app, patched_pages
+from app_harness import (
+    app_env,  # noqa: F401  (autouse fixture for this module)
+    fresh_app,
+)
 from streamlit.testing.v1 import AppTest
 from test_app import MODELS, ROOT, _main_text, _ok
 
@@ -12,13 +15,6 @@ from sedensenet.analysis.flags import near_constant_layers
 from sedensenet.analysis.pipeline import run_capture
 from sedensenet.data.images import load_image
 from sedensenet.models.checkpoint import load_checkpoint
-
-
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("SEDENSENET_MODELS", raising=False)
-    with patched_pages():
-        yield
 
 
 @pytest.fixture
