@@ -8,6 +8,7 @@ from sedensenet import figures
 from sedensenet.analysis.class_stats import mismatch, stored_statistics
 from sedensenet.analysis.stats_file import load_stats, summary_line
 from sedensenet.app import loads, state, views
+from sedensenet.app.escape import escape_markdown
 from sedensenet.data.images import DemoShapes
 
 FINDING = """
@@ -27,7 +28,7 @@ if loaded.config.se == "none":
 st.markdown(FINDING)
 stored, problem = stored_statistics(loaded)
 if problem:
-    st.warning(f"The checkpoint's stored statistics cannot be shown: {problem}")
+    st.warning(f"The checkpoint's stored statistics cannot be shown: {escape_markdown(problem)}")
 STORED, DEMO, ZIP, FILE = ("Stored with the checkpoint", "Demo shapes (generated)",
                            "Upload a zip of <class>/<image> folders", "Open a stats file (.json/.npz)")
 sources = ([STORED] if stored is not None else []) + [DEMO, ZIP, FILE]
@@ -59,7 +60,7 @@ st.caption(f"{summary_line(stats)}.")
 if stats.description:
     st.text(f"Computed on: {stats.description}")
 for issue in mismatch(stats, loaded):
-    st.warning(f"These statistics may belong to another model: {issue}.")
+    st.warning(f"These statistics may belong to another model: {escape_markdown(issue)}.")
 names = [layer.name for layer in stats.layers]
 st.subheader("Class-specificity by depth")
 st.plotly_chart(loads.styled(figures.specificity_by_depth(names, [layer.specificity for layer in stats.layers]),

@@ -13,6 +13,7 @@ from sedensenet import figures
 from sedensenet.analysis.interventions import Intervention
 from sedensenet.analysis.pipeline import map_npy, map_png, predictions, records_csv
 from sedensenet.app import loads, state, views
+from sedensenet.app.escape import escape_markdown
 
 TABS = ["SE excitations", "Attribution", "Interventions", "Downloads"]
 
@@ -133,7 +134,8 @@ if not sel.presenter:
                     try:
                         st.session_state["heat_png"] = (png_key, figures.figure_png(heat, width=1200))
                     except RuntimeError as exc:
-                        st.warning(f"{exc}. The chart's camera icon saves a PNG from the browser instead.")
+                        st.warning(f"{escape_markdown(str(exc))}. The chart's camera icon saves a PNG from the "
+                                   "browser instead.")
                 stored = st.session_state.get("heat_png")
                 if stored and stored[0] == png_key:
                     st.download_button("Excitation heat-map (PNG)", stored[1], file_name=f"{stem}-excitations.png",

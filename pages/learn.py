@@ -9,6 +9,7 @@ from sedensenet import figures
 from sedensenet.analysis.attribution import METHODS
 from sedensenet.analysis.flags import NEAR_CONSTANT_NOTE, near_constant_layers
 from sedensenet.app import loads, state, views
+from sedensenet.app.escape import escape_markdown
 
 
 def explain_methods() -> None:
@@ -43,7 +44,7 @@ step = loads.walkthrough(sel.model_id, pic.digest, layer_idx, channel, loaded, p
 u = step.before
 st.markdown(f"""
 The block sees the feature map **U** at *{rec.label}* (`{rec.name}`): {rec.channels} channels of
-{u.shape[0]}×{u.shape[1]} values for *{pic.name}*. Follow channel **{channel}**:
+{u.shape[0]}×{u.shape[1]} values for *{escape_markdown(pic.name)}*. Follow channel **{channel}**:
 
 1. **Squeeze** — average each channel over all positions: z<sub>{channel}</sub> = mean(U<sub>{channel}</sub>) =
    **{step.squeeze:.4f}**. The whole channel becomes one number describing "how much of this feature is in the

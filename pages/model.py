@@ -7,6 +7,7 @@ import streamlit as st
 
 from sedensenet import figures
 from sedensenet.app import loads, state
+from sedensenet.app.escape import escape_markdown
 from sedensenet.models.summary import model_stages, se_placement_text, se_site_table, summarise
 
 sel = state.selection()
@@ -28,9 +29,13 @@ st.subheader("Architecture")
 st.dataframe(pd.DataFrame({"setting": list(cfg.to_dict()), "value": [str(v) for v in cfg.to_dict().values()]}),
              hide_index=True)
 st.subheader("How this checkpoint was loaded")
-st.markdown(f"- format: `{loaded.meta.get('format')}` (source: {loaded.meta.get('source')}), "
-            f"device: {loaded.device}\n- input {loaded.input_size}², mean {loaded.meta['mean']}, "
-            f"std {loaded.meta['std']}")
-if loaded.meta.get("assumed"):
-    st.warning("Assumed defaults (the file did not say):\n\n" + "\n".join(f"- {a}" for a in loaded.meta["assumed"]))
+meta = loaded.meta
+st.markdown(f"- format: `{escape_markdown(meta.format)}` (source: {escape_markdown(meta.source)}), "
+            f"device: {loaded.device}\n- input {loaded.input_size}², mean {list(meta.mean)}, std {list(meta.std)}")
+if meta.assumed:
+    st.warning("Assumed defaults (the file did not say):\n\n" + "\n".join(f"- {escape_markdown(a)}"
+                                                                         for a in meta.assumed))
+if meta.warnings:
+    st.warning("Metadata problems (ignored; the model itself is fine):\n\n" + "\n".join(
+        f"- {escape_markdown(w)}" for w in meta.warnings))
 

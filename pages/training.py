@@ -9,6 +9,7 @@ import streamlit as st
 
 from sedensenet import figures
 from sedensenet.app import state
+from sedensenet.app.escape import escape_markdown
 from sedensenet.training.history import run_history
 
 sel = state.selection()
@@ -28,8 +29,9 @@ if not runs:
 st.plotly_chart(figures.training_curves(runs), width="stretch", key="curves")
 st.caption("Dashed: training; solid: validation. Both models of a pair saw identical batches in the same order.")
 best = pd.DataFrame([{"model": k, "epochs": len(h), "best epoch (weights in the file)": histories[k].best_epoch,
-                      "best val acc": max(r["val_acc"] for r in h), "final val acc": h[-1]["val_acc"],
-                      "final train loss": h[-1]["train_loss"], "minutes": sum(r.get("seconds", 0) for r in h) / 60}
+                      "best val acc": max((r["val_acc"] for r in h if "val_acc" in r), default=None),
+                      "final val acc": h[-1].get("val_acc"), "final train loss": h[-1].get("train_loss"),
+                      "minutes": sum(r.get("seconds", 0) for r in h) / 60}
                      for k, h in runs.items()])
 st.dataframe(best, hide_index=True)
 st.caption("The checkpoint holds the weights of its best epoch (highest validation accuracy); the curves show "
@@ -39,11 +41,11 @@ for key, history in histories.items():
         st.info(f"{key}: {history.note()}.")
     elif history.source != "checkpoint":
         st.caption(f"{key}: epochs after the best read from {history.source} (the same run).")
-args = sel.loaded.meta.get("train_args")
+args = sel.loaded.meta.train_args
 if args:
     st.subheader("Hyper-parameters")
     st.dataframe(pd.DataFrame({"setting": list(args), "value": [str(v) for v in args.values()]}),
                  hide_index=True)
-    if sel.loaded.meta.get("dataset"):
-        st.caption(f"Data: {sel.loaded.meta['dataset']}")
+    if sel.loaded.meta.dataset:
+        st.caption(f"Data: {escape_markdown(sel.loaded.meta.dataset)}")
 

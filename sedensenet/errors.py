@@ -18,3 +18,7 @@ class ConfigError(SedensenetError, ValueError):
 
 class MissingFileError(SedensenetError, FileNotFoundError):
     """A file the user named (or that an option implies, like ``--resume``'s last checkpoint) does not exist."""
+
+
+class CheckpointError(SedensenetError, ValueError):
+    """A checkpoint could not be loaded; the message says what was wrong and what to do."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
 import re
@@ -15,14 +16,22 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from sedensenet.errors import SedensenetError
+from sedensenet.text import clean_text
 
 PALETTE = qualitative.Plotly
+
+
+def plot_text(text: object) -> str:
+    """A file-controlled string (class, file or run name) as literal Plotly text: Plotly renders a subset of HTML
+    (``<b>``, ``<a href>``, ``<br>``) in labels and decodes entities, so ``<``, ``>`` and ``&`` become entities."""
+    return html.escape(clean_text(str(text)), quote=False)
 
 
 def training_curves(runs: Mapping[str, Sequence[Mapping[str, float]]]) -> go.Figure:
     """Train (dashed) and validation (solid) accuracy and loss per epoch; one colour per run."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "loss"))
-    for i, (label, history) in enumerate(runs.items()):
+    for i, (raw_label, history) in enumerate(runs.items()):
+        label = plot_text(raw_label)
         colour = PALETTE[i % len(PALETTE)]
         epochs = [h["epoch"] for h in history]
         for col, metric in ((1, "acc"), (2, "loss")):
@@ -33,7 +42,7 @@ def training_curves(runs: Mapping[str, Sequence[Mapping[str, float]]]) -> go.Fig
                 fig.add_trace(go.Scatter(
                     x=epochs, y=[h[key] for h in history], mode="lines+markers", name=f"{label} {split}",
                     legendgroup=label, line={"color": colour, "dash": dash}, showlegend=True if col == 1 else False,
-                    hovertemplate=f"{label}<br>{split} {metric}: %{{y:.4f}}<br>epoch %{{x}}<extra></extra>"),
+                    hovertemplate=f"%{{fullData.name}}<br>{metric}: %{{y:.4f}}<br>epoch %{{x}}<extra></extra>"),
                     row=1, col=col)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="accuracy", row=1, col=1)
@@ -220,7 +229,8 @@ def depth_summary(names: Sequence[str], excitations: Sequence[Sequence[float]],
 
 def prediction_bars(rows: Sequence[dict], title: str = "") -> go.Figure:
     """Horizontal bars of top-k class probabilities."""
-    fig = go.Figure(go.Bar(x=[r["prob"] for r in rows][::-1], y=[r["class"] for r in rows][::-1], orientation="h",
+    labels = [plot_text(r["class"]) for r in rows][::-1]
+    fig = go.Figure(go.Bar(x=[r["prob"] for r in rows][::-1], y=labels, orientation="h",
                            text=[f"{r['prob']:.1%}" for r in rows][::-1], textposition="auto",
                            hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
     fig.update_layout(title=title or None, xaxis={"range": [0, 1], "tickformat": ".0%"},
@@ -230,8 +240,8 @@ def prediction_bars(rows: Sequence[dict], title: str = "") -> go.Figure:
 
 def probability_change(classes: Sequence[str], before: Sequence[float], after: Sequence[float]) -> go.Figure:
     """Grouped bars: class probabilities before and after an intervention."""
-    fig = go.Figure([go.Bar(name="as trained", x=list(classes), y=list(before)),
-                     go.Bar(name="with intervention", x=list(classes), y=list(after))])
+    fig = go.Figure([go.Bar(name="as trained", x=[plot_text(c) for c in classes], y=list(before)),
+                     go.Bar(name="with intervention", x=[plot_text(c) for c in classes], y=list(after))])
     fig.update_layout(barmode="group", yaxis={"range": [0, 1], "tickformat": ".0%"}, height=320,
                       margin={"t": 10, "b": 40, "l": 50, "r": 10}, legend={"orientation": "h"})
     return fig
@@ -241,8 +251,10 @@ def class_excitation(classes: Sequence[str], mean: Sequence[Sequence[float]], ti
     """SENet §7 style: mean excitation per channel, one line per class, for one SE layer."""
     fig = go.Figure()
     for i, (c, row) in enumerate(zip(classes, mean, strict=True)):
-        fig.add_trace(go.Scatter(y=list(row), mode="lines", name=c, line={"color": PALETTE[i % len(PALETTE)]},
-                                 hovertemplate=f"{c}<br>channel %{{x}}<br>mean excitation %{{y:.3f}}<extra></extra>"))
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(y=list(row), mode="lines", name=plot_text(c), line={"color": colour},
+                                 hovertemplate="%{fullData.name}<br>channel %{x}<br>mean excitation %{y:.3f}"
+                                               "<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="channel", yaxis={"title": "mean excitation", "range": [0, 1]},
                       height=330, margin={"t": 40, "b": 40, "l": 50, "r": 10})
     return fig

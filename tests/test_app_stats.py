@@ -87,7 +87,7 @@ def test_stored_statistics_show_at_once_with_their_description(monkeypatch, demo
     demo_stats.description = "val + test split of *the* shapes <b>"
     folder = tmp_path / "mdl"
     save_checkpoint(folder / "stored-se.pt", loaded.model,
-                    {**loaded.meta, "class_statistics": stats_to_meta(demo_stats)})
+                    {**loaded.meta.stored(), "class_statistics": stats_to_meta(demo_stats)})
     at = _app(monkeypatch, folder, "mdl:stored")
     assert at.radio(key="w_stats_source_stored").value == "Stored with the checkpoint"
     assert any(t.value == "Computed on: val + test split of *the* shapes <b>" for t in at.text)  # shown as text

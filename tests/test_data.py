@@ -11,6 +11,7 @@ from PIL import Image
 
 from sedensenet.data.demo import DEMO_CLASSES, make_sample
 from sedensenet.data.images import DemoShapes, ImageError, images_from_zip, load_image, preprocess
+from sedensenet.models.metadata import CheckpointMeta
 
 
 def _png(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -141,7 +142,7 @@ def test_load_image_handles_exif_alpha_and_rejects_bad_input(tmp_path) -> None:
 
 def test_preprocess_uses_checkpoint_size_and_normalisation() -> None:
     img = Image.new("RGB", (100, 50), (255, 0, 128))
-    x = preprocess([img, img], {"input_size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.25, 0.5]})
+    x = preprocess([img, img], CheckpointMeta(classes=["a"], input_size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.25, 0.5)))
     assert x.shape == (2, 3, 32, 32)
     assert x[0, 0].mean().item() == pytest.approx(1.0, abs=1e-3)  # (1 - .5) / .5
     assert x[0, 1].mean().item() == pytest.approx(-2.0, abs=1e-3)  # (0 - .5) / .25

@@ -12,7 +12,7 @@ from sedensenet.analysis.pipeline import display_view, model_view
 
 
 def _loaded(resize: str = "crop", size: int = 64) -> SimpleNamespace:
-    return SimpleNamespace(input_size=size, meta={"resize": resize})
+    return SimpleNamespace(input_size=size, meta=SimpleNamespace(resize=resize))
 
 
 def _gradient(w: int, h: int) -> Image.Image:

@@ -83,9 +83,9 @@ def test_wrapped_fine_tunes_with_heads_match_torchvision(wrap: str, head: str) -
     with torch.no_grad():
         assert torch.allclose(loaded.model(X), reference(X), atol=1e-5, rtol=0)
         assert torch.allclose(scores(loaded.model), torch.softmax(reference(X), 1), atol=1e-4)
-    assert loaded.meta["head_activation"] == "softmax"
+    assert loaded.meta.head_activation == "softmax"
     if head.startswith("mlp"):
-        assert any("assumed the standard pattern" in a for a in loaded.meta["assumed"])
+        assert any("assumed the standard pattern" in a for a in loaded.meta.assumed)
 
 
 def test_chexnet_style_multilabel_head_gives_sigmoid_scores(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_chexnet_style_multilabel_head_gives_sigmoid_scores(tmp_path: Path) -> N
     path = tmp_path / "chexnet.pth.tar"
     torch.save({"state_dict": reference.state_dict(), "epoch": 3}, path)
     loaded = load_checkpoint(path, device="cpu")
-    assert loaded.meta["head_activation"] == "sigmoid"
+    assert loaded.meta.head_activation == "sigmoid"
     with torch.no_grad():
         expected = reference(X)
     assert torch.allclose(scores(loaded.model), expected, atol=1e-4)
@@ -105,9 +105,9 @@ def test_chexnet_style_multilabel_head_gives_sigmoid_scores(tmp_path: Path) -> N
     out = tmp_path / "converted.pt"
     assert cli_main(["convert", str(path), str(out)]) == 0
     again = load_checkpoint(out, device="cpu")
-    assert again.meta["head_activation"] == "sigmoid"
+    assert again.meta.head_activation == "sigmoid"
     assert torch.allclose(scores(again.model), expected, atol=1e-4)
-    assert "converted from" in again.meta["family"]
+    assert "converted from" in again.meta.family
 
 
 def test_mlp_head_survives_save_and_load(tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_backbone_with_separate_head_module() -> None:
     loaded = load_checkpoint(to_bytes(reference.state_dict()), device="cpu")
     with torch.no_grad():
         assert torch.allclose(loaded.model(X), reference(X), atol=1e-5)
-    assert any("'head' module" in a for a in loaded.meta["assumed"])
+    assert any("'head' module" in a for a in loaded.meta.assumed)
 
 
 def _timm_file(model: nn.Module, ema: nn.Module, args: argparse.Namespace) -> dict:
@@ -154,15 +154,15 @@ def test_timm_train_checkpoint_with_args_and_ema(monkeypatch: pytest.MonkeyPatch
     model, ema = small_densenet(seed=1).train(), small_densenet(seed=2)
     data = to_bytes(_timm_file(model, ema, argparse.Namespace(model="densenet121", lr=0.1, epochs=10)))
     loaded = load_checkpoint(data, device="cpu")
-    assert "timm train.py" in loaded.meta["family"]
-    assert any("state_dict_ema" in a and "SEDENSENET_WEIGHTS=ema" in a for a in loaded.meta["assumed"])
+    assert "timm train.py" in loaded.meta.family
+    assert any("state_dict_ema" in a and "SEDENSENET_WEIGHTS=ema" in a for a in loaded.meta.assumed)
     with torch.no_grad():
         assert torch.allclose(loaded.model(X), model.eval()(X), atol=1e-5)
         assert torch.allclose(load_checkpoint(data, device="cpu", ema=True).model(X), ema(X), atol=1e-5)
         monkeypatch.setenv("SEDENSENET_WEIGHTS", "ema")
         from_env = load_checkpoint(data, device="cpu")
         assert torch.allclose(from_env.model(X), ema(X), atol=1e-5)
-    assert "'state_dict_ema'" in from_env.meta["family"]
+    assert "'state_dict_ema'" in from_env.meta.family
 
 
 def test_only_argparse_namespace_is_allowed_through() -> None:
@@ -185,7 +185,7 @@ def test_lightning_checkpoint() -> None:
                      "callbacks": {}, "optimizer_states": [], "lr_schedulers": [],
                      "hyper_parameters": {"lr": 0.01, "num_classes": 5}})
     loaded = load_checkpoint(data, device="cpu")
-    assert "Lightning" in loaded.meta["family"]
+    assert "Lightning" in loaded.meta.family
     with torch.no_grad():
         assert torch.allclose(loaded.model(X), module.model(X), atol=1e-5)
 
@@ -197,7 +197,7 @@ def test_dict_wrappers(entry: str) -> None:
     loaded = load_checkpoint(to_bytes({entry: reference.state_dict(), **extra}), device="cpu")
     with torch.no_grad():
         assert torch.allclose(loaded.model(X), reference(X), atol=1e-5)
-    assert entry in loaded.meta["family"]
+    assert entry in loaded.meta.family
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -212,8 +212,8 @@ def test_safetensors_and_half_precision(dtype: torch.dtype, tmp_path: Path) -> N
         assert next(loaded.model.parameters()).dtype == torch.float32
         with torch.no_grad():
             assert torch.allclose(loaded.model(X), reference(X), atol=1e-4)
-        assert any("cast to float32" in a for a in loaded.meta["assumed"])
-    assert load_checkpoint(path, device="cpu").meta["family"].startswith("safetensors")
+        assert any("cast to float32" in a for a in loaded.meta.assumed)
+    assert load_checkpoint(path, device="cpu").meta.family.startswith("safetensors")
 
 
 def test_torchscript_is_refused_with_what_to_do() -> None:

@@ -57,5 +57,5 @@ def test_shipped_se_model_carries_every_trained_epoch() -> None:
     path = Path(__file__).resolve().parents[1] / "assets" / "models" / "demo-se.pt"
     meta = load_checkpoint(path, device="cpu").meta
     h = run_history(meta, path)
-    assert len(h.epochs) == meta["train_args"]["epochs"] and h.complete
-    assert h.best_epoch == best_epoch_of(meta["history"])  # the stored best epoch agrees with the history
+    assert len(h.epochs) == meta.train_args["epochs"] and h.complete
+    assert h.best_epoch == best_epoch_of(meta.history)  # the stored best epoch agrees with the history

@@ -55,10 +55,10 @@ def test_keras3_files_give_keras_probabilities(se: bool, filename: str, tmp_path
     assert cfg.se == ("final" if se else "none")
     if se:
         assert cfg.se_bias and loaded.model.features.se3.fc[0].out_features == 16
-        assert "SE after dense block 3" in loaded.meta["family"]
-    assert loaded.meta["head_activation"] == "softmax"
+        assert "SE after dense block 3" in loaded.meta.family
+    assert loaded.meta.head_activation == "softmax"
     if filename != "model.weights.h5":  # the config knows the input size; a bare weights file does not
-        assert loaded.meta["input_size"] == 45
+        assert loaded.meta.input_size == 45
 
 
 def test_batchnorm_epsilon_is_folded_exactly(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_sigmoid_classifier_is_multilabel(tmp_path: Path) -> None:
     model = kr.randomise(kr.densenet(blocks=(1, 1), activation="sigmoid", size=32))
     x = images(32)
     got, loaded = probs(save(model, tmp_path / "m.keras"), x)
-    assert loaded.meta["head_activation"] == "sigmoid"
+    assert loaded.meta.head_activation == "sigmoid"
     assert np.abs(got - kr.predict(model, x)).max() <= 1e-4
 
 
@@ -98,7 +98,7 @@ def test_tf_keras2_legacy_fixture_gives_tf_probabilities() -> None:
     x = np.ascontiguousarray(ref["images_nhwc"].transpose(0, 3, 1, 2))
     got, loaded = probs(FIXTURES / "keras2_densenet_se.h5", x)
     assert np.abs(got - ref["probs"]).max() <= 1e-4
-    assert "tf.keras 2 layer names" in loaded.meta["family"]
+    assert "tf.keras 2 layer names" in loaded.meta.family
     assert loaded.config.block_config == (1, 2, 1, 1) and loaded.config.se == "final"
     assert loaded.config.se_hidden == 16 or loaded.model.features.se4.fc[0].out_features == 16
 
@@ -169,5 +169,5 @@ def test_weights_file_without_layer_names_is_read_by_order(se: bool, tmp_path: P
     x = images(40)
     got, loaded = probs(path, x)
     assert np.abs(got - kr.predict(model, x)).max() <= 1e-4
-    assert "named from their order" in loaded.meta["family"]
+    assert "named from their order" in loaded.meta.family
     assert loaded.config.block_config == (4, 3, 2)

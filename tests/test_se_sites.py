@@ -58,7 +58,7 @@ def test_public_se_densenet_layouts_load_with_the_same_logits(variant: str) -> N
     cfg = loaded.config
     assert cfg.se == EXPECTED_SITES[variant]
     assert (cfg.se_bias, cfg.se_reduction, cfg.se_variant, cfg.se_sites) == (True, 16, "fc", ())
-    assert "key order" in loaded.meta["source"]
+    assert "key order" in loaded.meta.source
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         expected = reference(x.clone())

@@ -26,11 +26,11 @@ def test_shipped_model_loads_small_with_metadata_and_95_percent(variant: str) ->
     loaded = load_checkpoint(path, device="cpu")
     assert loaded.config.se == ("layer" if variant == "se" else "none")
     assert loaded.classes == list(DEMO_CLASSES)
-    history = loaded.meta["history"]
+    history = loaded.meta.history
     assert len(history) >= 5 and all("val_acc" in h and "train_loss" in h for h in history)
-    assert loaded.meta["train_args"]["demo_seed"] == 0  # trained on seed 0, validated on seed 1
-    fresh = DemoShapes(800, seed=424242, transform=eval_transform(loaded.input_size, loaded.meta["mean"],
-                                                                  loaded.meta["std"]))
+    assert loaded.meta.train_args["demo_seed"] == 0  # trained on seed 0, validated on seed 1
+    fresh = DemoShapes(800, seed=424242, transform=eval_transform(loaded.input_size, loaded.meta.mean,
+                                                                  loaded.meta.std))
     cm = confusion_matrix(loaded.model, DataLoader(fresh, batch_size=200), loaded.device, 8, progress=False)
     accuracy = float(cm.diag().sum() / cm.sum())
     assert accuracy >= 0.95, accuracy
@@ -38,7 +38,7 @@ def test_shipped_model_loads_small_with_metadata_and_95_percent(variant: str) ->
 
 def test_pair_was_trained_identically() -> None:
     se, base = (load_checkpoint(p, device="cpu") for p in MODELS.values())
-    a, b = dict(se.meta["train_args"]), dict(base.meta["train_args"])
+    a, b = dict(se.meta.train_args), dict(base.meta.train_args)
     assert a.pop("se") == "layer" and b.pop("se") == "none"
     a.pop("out"), b.pop("out")
     assert a == b

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sedensenet import build_model, save_checkpoint
+from sedensenet import build_model, load_checkpoint, save_checkpoint
 from sedensenet.data.datasets import build_datasets
 from sedensenet.data.images import load_image, preprocess
 from sedensenet.data.splits import SplitFileError, read_split_file, select
@@ -175,7 +175,8 @@ def test_evaluate_on_a_split_matches_a_direct_computation(odd_folder, tmp_path: 
     report = evaluate_checkpoint(ckpt, str(root), split_file=csv_path, split="test", device="cpu", progress=False)
     test_rows = [r for r in rows if r["split"] == "test"]
     with torch.no_grad():
-        preds = [int(model(preprocess([load_image(root / r["path"])], meta)).argmax()) for r in test_rows]
+        typed = load_checkpoint(ckpt, device="cpu").meta
+        preds = [int(model(preprocess([load_image(root / r["path"])], typed)).argmax()) for r in test_rows]
     truth = [meta["classes"].index(r["class"]) for r in test_rows]
     assert report["n"] == len(test_rows) and report["split"] == "test"
     assert report["accuracy"] == pytest.approx(np.mean(np.array(preds) == np.array(truth)))

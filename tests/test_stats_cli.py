@@ -249,7 +249,7 @@ def test_stats_file_round_trip_and_checkpoint_meta(ckpt: Path, folder: Path, tmp
             np.testing.assert_array_equal(a.mean, b.mean)  # exact: JSON floats and float64 arrays round-trip
             assert a.specificity == b.specificity
     stored = tmp_path / "with-stats.pt"
-    save_checkpoint(stored, loaded.model, {**loaded.meta, "class_statistics": stats_to_meta(stats)})
+    save_checkpoint(stored, loaded.model, {**loaded.meta.stored(), "class_statistics": stats_to_meta(stats)})
     again = load_checkpoint(stored, device="cpu")
     back = stats_from_meta(again.meta)
     assert back is not None and back.description == "val split of the shapes"
@@ -299,7 +299,7 @@ def test_bad_stored_statistics_are_reported_not_fatal(ckpt: Path) -> None:
 
     loaded = load_checkpoint(ckpt, device="cpu")
     assert stored_statistics(loaded) == (None, None)
-    loaded.meta["class_statistics"] = {"format": "sedensenet-class-statistics", "version": 1, "classes": []}
+    loaded.meta.extra["class_statistics"] = {"format": "sedensenet-class-statistics", "version": 1, "classes": []}
     stats, problem = stored_statistics(loaded)
     assert stats is None and "stored class statistics: 'classes' must be a non-empty list" in problem
 
@@ -315,7 +315,7 @@ def test_shipped_weather_model_statistics_are_read() -> None:
     loaded = load_checkpoint(path, device="cpu")
     stats, problem = stored_statistics(loaded)
     assert problem is None and stats is not None
-    raw = loaded.meta["class_statistics"]
+    raw = loaded.meta.extra["class_statistics"]
     assert stats.classes == raw["classes"] and stats.counts.tolist() == raw["counts"]
     assert "validation + test" in stats.description
     for layer, want in zip(stats.layers, raw["layers"], strict=True):

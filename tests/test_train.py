@@ -31,9 +31,9 @@ def test_demo_run_writes_loadable_checkpoints_with_history(tmp_path: Path) -> No
     assert result.best_path.is_file() and result.last_path.is_file()
     loaded = load_checkpoint(result.best_path, device="cpu")
     assert loaded.classes[:3] == ["circle", "square", "triangle"] and loaded.input_size == 64
-    (row,) = loaded.meta["history"]
+    (row,) = loaded.meta.history
     assert row["epoch"] == 1 and {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"} <= set(row)
-    assert loaded.meta["train_args"]["demo_train"] == 96
+    assert loaded.meta.train_args["demo_train"] == 96
     assert len(result.batch_fingerprints) == 3  # limit_batches
     assert any("epoch 1/1" in line for line in logs)
 
@@ -42,7 +42,7 @@ def test_resume_continues_the_epoch_count(tmp_path: Path) -> None:
     train(_cfg(tmp_path, epochs=1))
     result = train(_cfg(tmp_path, epochs=3, resume=True))
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
-    assert [h["epoch"] for h in load_checkpoint(result.last_path, device="cpu").meta["history"]] == [1, 2, 3]
+    assert [h["epoch"] for h in load_checkpoint(result.last_path, device="cpu").meta.history] == [1, 2, 3]
     # gradient checkpointing is a runtime switch: resuming with it on is the same architecture
     assert len(train(_cfg(tmp_path, epochs=4, resume=True, memory_efficient=True)).history) == 4
     with pytest.raises(ValueError, match="different architecture"):
@@ -80,7 +80,7 @@ def test_image_folder_run_with_val_split(tmp_path: Path) -> None:
                         depth=10, growth=4))
     loaded = load_checkpoint(result.best_path, device="cpu")
     assert loaded.classes == ["rainy", "sunny"] and loaded.input_size == 32
-    assert "4 val" in loaded.meta["dataset"]  # 2 of 6 per class held out
+    assert "4 val" in loaded.meta.dataset  # 2 of 6 per class held out
 
 
 def test_image_folder_with_train_and_val_and_bad_folders(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_image_folder_with_train_and_val_and_bad_folders(tmp_path: Path) -> None
     _image_folder(tmp_path / "ds" / "val", per_class=2)
     result = train(_cfg(tmp_path, data=str(tmp_path / "ds"), input_size=32, epochs=1, arch="densenet_bc", depth=10,
                         growth=4))
-    assert load_checkpoint(result.best_path, device="cpu").meta["dataset"].endswith("(train/ and val/)")
+    assert load_checkpoint(result.best_path, device="cpu").meta.dataset.endswith("(train/ and val/)")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no class sub-folders"):
         train(_cfg(tmp_path, data=str(tmp_path / "empty")))
@@ -140,7 +140,7 @@ def test_process_killed_during_save_leaves_previous_checkpoint_loadable(tmp_path
     assert proc.returncode == -signal.SIGKILL
     assert path.read_bytes() == complete  # the previous checkpoint was never touched
     loaded = load_checkpoint(path, device="cpu")
-    assert [h["epoch"] for h in loaded.meta["history"]] == [1]
+    assert [h["epoch"] for h in loaded.meta.history] == [1]
     assert partial[0].stat().st_size == int(written) < len(complete)  # only the unfinished temp file is left
 
 
@@ -157,7 +157,7 @@ def test_torchrun_two_process_gloo_run_writes_one_checkpoint(tmp_path: Path) -> 
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.last.pt", "ddp.pt"]
-    history = load_checkpoint(out, device="cpu").meta["history"]
+    history = load_checkpoint(out, device="cpu").meta.history
     assert len(history) == 1
     assert done.stdout.count("epoch 1/1") == 1  # only rank 0 reports
 

@@ -32,10 +32,10 @@ def test_best_file_has_full_history_and_the_best_epochs_weights(tmp_path: Path,
     result = train(TrainConfig(**TINY, epochs=3, out=str(tmp_path / "m.pt")))
     best = load_checkpoint(result.best_path, device="cpu")
     last = load_checkpoint(result.last_path, device="cpu")
-    assert [h["epoch"] for h in best.meta["history"]] == [1, 2, 3]
-    assert best.meta["history"] == last.meta["history"]
-    assert best.meta["best_epoch"] == last.meta["best_epoch"] == 2
-    assert [h["val_acc"] for h in best.meta["history"]] == [0.5, 0.9, 0.7]
+    assert [h["epoch"] for h in best.meta.history] == [1, 2, 3]
+    assert best.meta.history == last.meta.history
+    assert best.meta.best_epoch == last.meta.best_epoch == 2
+    assert [h["val_acc"] for h in best.meta.history] == [0.5, 0.9, 0.7]
     state = best.model.state_dict()
     assert all(torch.equal(state[k], snapshots[2][k]) for k in state)  # the best epoch's weights …
     assert not all(torch.equal(state[k], snapshots[3][k]) for k in state)  # … not the last epoch's
@@ -57,5 +57,5 @@ def test_resume_keeps_the_best_model_and_extends_its_history(tmp_path: Path,
     first = load_checkpoint(tmp_path / "m.pt", device="cpu").model.state_dict()
     train(TrainConfig(**cfg, epochs=3, resume=True))
     best = load_checkpoint(tmp_path / "m.pt", device="cpu")
-    assert [h["epoch"] for h in best.meta["history"]] == [1, 2, 3] and best.meta["best_epoch"] == 1
+    assert [h["epoch"] for h in best.meta.history] == [1, 2, 3] and best.meta.best_epoch == 1
     assert all(torch.equal(v, first[k]) for k, v in best.model.state_dict().items())

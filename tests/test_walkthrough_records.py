@@ -11,13 +11,22 @@ import numpy as np
 import pytest
 import torch
 from helpers import MEAN, STD, demo_batch, tiny
+from PIL import Image
 
 from sedensenet import figures
 from sedensenet.analysis.capture import capture_excitations
 from sedensenet.analysis.pipeline import LOW_CONFIDENCE, outside_note, records_csv, records_table
 from sedensenet.analysis.walkthrough import se_step
 from sedensenet.data.demo import make_sample
-from sedensenet.data.images import ImageError, demo_labelled, labelled_batches, labelled_zip, preprocess
+from sedensenet.data.images import (
+    ImageError,
+    ZipBatches,
+    demo_labelled,
+    labelled_batches,
+    labelled_zip,
+    preprocess,
+)
+from sedensenet.models.metadata import CheckpointMeta
 
 
 def test_se_step_numbers_follow_the_se_definition() -> None:
@@ -83,7 +92,7 @@ def test_labelled_zip_maps_folders_to_class_indices() -> None:
 def test_labelled_batches_and_demo_labelled() -> None:
     images, labels = demo_labelled(3, seed=1)
     assert len(images) == 3 * 8 and sorted(set(labels)) == list(range(8))
-    meta = {"input_size": 32, "mean": MEAN, "std": STD}
+    meta = CheckpointMeta(classes=[], input_size=32, mean=tuple(MEAN), std=tuple(STD))
     batches = labelled_batches(images, labels, meta, size=10)
     assert [len(y) for _, y in batches] == [10, 10, 4]
     torch.testing.assert_close(batches[1][0], preprocess(images[10:20], meta))
@@ -100,3 +109,36 @@ def test_presenter_style_and_overlay_colour_bar() -> None:
     heat = next(t for t in over.data if t.type == "heatmap")
     assert (heat.zmin, heat.zmax) == (-0.8, 0.8) and heat.showscale
     assert over.data[0].source.startswith("data:image/png;base64,")
+
+
+def _big_png(colour: tuple[int, int, int], size: tuple[int, int] = (900, 600)) -> bytes:
+    img = Image.new("RGB", size, colour)
+    img.paste((255 - colour[0], colour[1], 40), (100, 100, 500, 400))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_zip_batches_stream_downscaled_images_in_order() -> None:
+    """The Class statistics upload: batches equal the one-shot path (decode everything, then batch), every image
+    is downscaled on decode to what the input needs, and decoding happens only while iterating."""
+    meta = CheckpointMeta(classes=["circle", "star"], input_size=32, mean=tuple(MEAN), std=tuple(STD))
+    files = {f"set/{'star' if i % 3 else 'circle'}/{i}.png": _big_png((20 * i, 90, 200 - 10 * i)) for i in range(7)}
+    data = _zip(files)
+    batches = ZipBatches(data, meta.classes, meta, size=3)
+    assert len(batches) == 3
+    images, labels = labelled_zip(data, meta.classes, min_side=32)
+    assert all(32 <= min(im.size) < 64 for im in images)  # 900×600 decoded at a fraction of its pixels
+    want = labelled_batches(images, labels, meta, size=3)
+    got = list(batches)
+    assert [y.tolist() for _, y in got] == [y.tolist() for _, y in want]
+    for (x, _), (w, _) in zip(got, want, strict=True):
+        torch.testing.assert_close(x, w)
+    full, _ = labelled_zip(data, meta.classes)  # no downscale: what the model sees barely changes
+    assert (preprocess(full, meta) - torch.cat([x for x, _ in got])).abs().mean() < 0.05
+    broken = _zip({**files, "set/star/z-broken.png": b"not an image at all"})
+    lazy = ZipBatches(broken, meta.classes, meta, size=3)  # listed and checked, nothing decoded yet
+    stream = iter(lazy)
+    assert len(next(stream)[1]) == 3
+    with pytest.raises(ImageError, match="star/z-broken.png"):
+        list(stream)

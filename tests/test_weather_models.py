@@ -116,7 +116,7 @@ def test_example_photos_have_sources_and_predict_json_parses() -> None:
     se = load_checkpoint(MODELS["se"], device="cpu")
     for row, name in zip(out["predictions"], files, strict=True):
         with torch.inference_mode():
-            probs = torch.softmax(se.model(preprocess([load_image(EXAMPLES / name)], _meta(se))), 1)[0]
+            probs = torch.softmax(se.model(preprocess([load_image(EXAMPLES / name)], se.meta)), 1)[0]
         assert row["top"][0]["class"] == CLASSES[int(probs.argmax())]
         assert row["top"][0]["prob"] == pytest.approx(float(probs.max()), abs=1e-5)
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def evaluate(path: Path, data: Path) -> dict[str, Any]:
     views = [(size, mode) for size in (base, round(base * 8 / 7), round(base * 9 / 7)) for mode in RESIZE_MODES]
     val = {f"{mode}@{size}": _accuracy(loaded, data, "val", size, mode)[0] for size, mode in views}
     size, mode = max(views, key=lambda v: (val[f"{v[1]}@{v[0]}"], -v[0], v[1] == "crop"))
-    loaded.meta.update(input_size=size, resize=mode)
+    loaded.meta = replace(loaded.meta, input_size=size, resize=mode)
     accuracy, cm = _accuracy(loaded, data, "test", size, mode)
     totals = np.array(cm).sum(1)
     per_class = {c: float(cm[i][i] / totals[i]) for i, c in enumerate(loaded.classes)}
@@ -97,7 +98,7 @@ def ship(se: Path, base: Path, results: dict[str, dict[str, Any]], data: Path, o
     for path, name in ((se, "weather-se.pt"), (base, "weather-baseline.pt")):
         loaded = load_checkpoint(path, device="cpu")
         r = results[str(path)]
-        meta = dict(loaded.meta)
+        meta = loaded.meta.stored()
         meta.update(resize=r["resize"], input_size=r["input_size"], dataset=CITATION,
                     split="../shared/data/weather/split.csv (train 781 / val 169 / test 169; duplicate groups "
                           "kept within one split)",
@@ -107,7 +108,7 @@ def ship(se: Path, base: Path, results: dict[str, dict[str, Any]], data: Path, o
                                 "val_accuracy_by_view": r["val"],
                                 "view": f"{r['resize']} at {r['input_size']}² (chosen on validation)"},
                     training_command=training_command(meta["train_args"]))
-        loaded.meta.update(resize=r["resize"], input_size=r["input_size"])
+        loaded.meta = replace(loaded.meta, resize=r["resize"], input_size=r["input_size"])
         if loaded.config.se != "none":
             meta["class_statistics"] = class_statistics(loaded, data)
         last = torch.load(path.with_name(path.stem + ".last.pt"), map_location="cpu", weights_only=True)
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind in ("se", "baseline"):
         path = best / f"weather-{kind}.pt"
         loaded = load_checkpoint(path, device="cpu")
-        loaded.meta.update(resize=results[str(path)]["resize"], input_size=results[str(path)]["input_size"])
+        loaded.meta = replace(loaded.meta, resize=results[str(path)]["resize"],
+                              input_size=results[str(path)]["input_size"])
         if kind == "se":
             spread = gate_spread(loaded, args.data, "test")
             print("gate std across test photos per SE layer: min "

@@ -8,23 +8,31 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from sedensenet.analysis.attribution import Attribution, attribute
 from sedensenet.analysis.capture import Capture, capture_excitations
 from sedensenet.data.images import model_input_view, preprocess
-from sedensenet.errors import ConfigError
+from sedensenet.errors import CheckpointError, ConfigError
 from sedensenet.models.checkpoint import LoadedModel
 
 
 def model_view(image: Image.Image, loaded: LoadedModel) -> Image.Image:
     """The image as the model sees it (resized and centre-cropped), for overlays that line up with maps."""
-    return model_input_view(loaded.input_size, loaded.meta.get("resize", "crop"))(image)
+    return model_input_view(loaded.input_size, loaded.meta.resize)(image)
 
 
 def run_capture(loaded: LoadedModel, images: Sequence[Image.Image]) -> Capture:
-    """One capture forward over a batch of PIL images with the checkpoint's preprocessing."""
-    return capture_excitations(loaded.model, preprocess(images, loaded.meta))
+    """One capture forward over a batch of PIL images with the checkpoint's preprocessing.
+
+    Finite weights can still overflow (values near 1e38): non-finite logits are an error, never NaN %.
+    """
+    cap = capture_excitations(loaded.model, preprocess(images, loaded.meta))
+    if not bool(torch.isfinite(cap.logits).all()):
+        raise CheckpointError("the model's outputs are not finite numbers for this image (its weights overflow "
+                              "float32); the checkpoint is unusable — use an earlier one or retrain")
+    return cap
 
 
 def predictions(capture: Capture, classes: Sequence[str], k: int = 5, image: int = 0) -> list[dict[str, Any]]:
@@ -56,7 +64,7 @@ def resolve_target(spec: str | int | None, capture: Capture, classes: Sequence[s
 def explain_image(loaded: LoadedModel, image: Image.Image, method: str, target: int, **options: Any) -> Attribution:
     """Attribution of one PIL image towards class ``target`` with the checkpoint's normalisation."""
     x = preprocess([image], loaded.meta)
-    return attribute(loaded.model, x, method, target, mean=loaded.meta["mean"], std=loaded.meta["std"],
+    return attribute(loaded.model, x, method, target, mean=loaded.meta.mean, std=loaded.meta.std,
                      **options)[0]
 
 
@@ -69,7 +77,7 @@ def map_summary(values: np.ndarray) -> dict[str, Any]:
 def display_view(image: Image.Image, loaded: LoadedModel, *, min_side: int = 256, max_side: int = 1024) -> Image.Image:
     """The model's view (same crop or letterbox) at a size people can read: the image's own resolution, kept
     within ``[min_side, max_side]`` and never below the model's input. Attribution maps are resized onto it."""
-    resize = loaded.meta.get("resize", "crop")
+    resize = loaded.meta.resize
     natural = min(image.size) if resize == "crop" else max(image.size)
     side = max(min_side, loaded.input_size, min(natural, max_side))
     return model_input_view(side, resize)(image)

@@ -22,6 +22,7 @@ import numpy as np
 from sedensenet.analysis.statistics import ExcitationStats, layer_stats
 from sedensenet.bounded import read_bounded
 from sedensenet.errors import SedensenetError
+from sedensenet.models.metadata import CheckpointMeta
 
 FORMAT = "sedensenet-class-statistics"
 VERSION = 1
@@ -208,10 +209,10 @@ def stats_to_meta(stats: ExcitationStats) -> dict[str, Any]:
     return stats_to_dict(stats)
 
 
-def stats_from_meta(meta: Mapping[str, Any]) -> ExcitationStats | None:
+def stats_from_meta(meta: CheckpointMeta) -> ExcitationStats | None:
     """The statistics a checkpoint carries (``None`` when it carries none); invalid ones raise
     :class:`StatsFileError` saying the checkpoint's stored statistics are unusable."""
-    doc = meta.get(META_KEY)
+    doc = meta.extra.get(META_KEY)
     if doc is None:
         return None
     return stats_from_dict(doc, where="the checkpoint's stored class statistics")

@@ -20,6 +20,7 @@ import streamlit as st
 import torchvision  # noqa: F401
 
 from sedensenet.app import share, sidebar
+from sedensenet.app.problems import show_error
 from sedensenet.app.registry import PAGES
 from sedensenet.errors import SedensenetError
 
@@ -40,11 +41,11 @@ def guard(body: Callable[[], object]) -> object | None:
     try:
         return body()
     except SedensenetError as exc:
-        st.error(str(exc))
+        show_error(str(exc))
     except Exception as exc:  # never show a traceback to the user
         LOG.error("page failed: %s", "".join(traceback.format_exception(exc)))
-        st.error(f"Something went wrong inside the app ({type(exc).__name__}). Try another image or model; "
-                 "the details are in the server log.")
+        show_error(f"Something went wrong ({type(exc).__name__}). Try another image or model; "
+                   "the details are in the server log.")
     return None
 
 

@@ -25,7 +25,7 @@ from sedensenet.analysis.flags import near_constant_layers, near_constant_messag
 from sedensenet.analysis.interventions import Intervention, InterventionResult, run_intervention
 from sedensenet.analysis.statistics import ExcitationStats, excitation_stats
 from sedensenet.analysis.walkthrough import SEStep, se_step
-from sedensenet.data.images import demo_labelled, labelled_batches, labelled_zip, load_image, preprocess
+from sedensenet.data.images import ZipBatches, demo_labelled, labelled_batches, load_image, preprocess
 from sedensenet.models.checkpoint import CheckpointError, LoadedModel, load_checkpoint
 from sedensenet.models.summary import count_flops
 
@@ -38,8 +38,11 @@ def _load_file(path: str, model_id: str) -> LoadedModel:
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading uploaded model …")
-def load_bytes(digest: str, _data: bytes) -> LoadedModel:
-    return load_checkpoint(_data, max_bytes=MAX_CKPT_MB * 2**20)
+def load_bytes(digest: str, _data: bytes, _name: str = "uploaded file") -> LoadedModel:
+    """An uploaded checkpoint, once per content digest; messages name the file as the user called it."""
+    upload = io.BytesIO(_data)
+    upload.name = _name
+    return load_checkpoint(upload, max_bytes=MAX_CKPT_MB * 2**20)
 
 
 def file_id(path: Path) -> str:
@@ -182,7 +185,7 @@ def styled(fig: go.Figure, presenter: bool) -> go.Figure:
 
 # ---- class statistics ---------------------------------------------------------------------------------------
 
-def _with_progress(batches: list) -> Iterator:
+def _with_progress(batches: list | ZipBatches) -> Iterator:
     bar = st.progress(0.0, text="computing class-wise excitations …")
     for i, item in enumerate(batches):
         bar.progress((i + 1) / len(batches), text=f"batch {i + 1} of {len(batches)}")
@@ -199,8 +202,7 @@ def demo_stats(model_id: str, per_class: int, seed: int, _loaded: LoadedModel) -
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def zip_stats(model_id: str, zip_digest: str, _loaded: LoadedModel, _data: bytes) -> ExcitationStats:
-    images, labels = labelled_zip(_data, _loaded.classes)
-    return excitation_stats(_loaded.model, _with_progress(labelled_batches(images, labels, _loaded.meta)),
+    return excitation_stats(_loaded.model, _with_progress(ZipBatches(_data, _loaded.classes, _loaded.meta)),
                             _loaded.classes, progress=False)
 
 

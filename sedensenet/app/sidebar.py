@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
 
 from sedensenet.app import loads
+from sedensenet.app.escape import escape_markdown
+from sedensenet.app.problems import show_error, user_problem
 from sedensenet.app.state import ASSETS, SELECTION, Family, Selection, digest
 from sedensenet.device import describe_device
+from sedensenet.errors import SedensenetError
 from sedensenet.models.checkpoint import CheckpointError, LoadedModel
 
 MODELS_ENV = "SEDENSENET_MODELS"
@@ -85,7 +89,7 @@ def load_source(source: str) -> tuple[str, LoadedModel]:
         upload = st.session_state.get("uploaded_ckpt")
         if not upload or f"upload:{upload['digest']}" != source:
             raise CheckpointError("the uploaded checkpoint is no longer in this session; upload it again")
-        return source, loads.load_bytes(upload["digest"], upload["data"])
+        return source, loads.load_bytes(upload["digest"], upload["data"], upload["name"])
     return loads.load_file(Path(source))
 
 
@@ -98,10 +102,9 @@ def _upload_checkpoint() -> None:
         st.session_state["ckpt_error"] = f"{file.name} is over {loads.MAX_CKPT_MB} MB; use a smaller checkpoint"
         return
     key = digest(data)
-    try:
-        loads.load_bytes(key, data)
-    except CheckpointError as exc:
-        st.session_state["ckpt_error"] = str(exc)
+    problem = user_problem(partial(loads.load_bytes, key, data, file.name), f"checkpoint upload {file.name!r}")
+    if problem:
+        st.session_state["ckpt_error"] = problem
         return
     st.session_state["ckpt_error"] = None
     st.session_state["uploaded_ckpt"] = {"name": file.name, "digest": key, "data": data}
@@ -138,24 +141,28 @@ def draw() -> Selection | None:
             model_id, loaded = load_source(family.source(variant) or "")
             twin_source = family.source(twin_variant)
             twin_id, twin = load_source(twin_source) if twin_source else (None, None)
-        except CheckpointError as exc:
-            st.error(f"Could not load this checkpoint: {exc}")
+        except SedensenetError as exc:
+            show_error(f"Could not load this checkpoint: {exc}")
             return None
         presenter = bool(st.session_state.get("presenter"))
         cfg = loaded.config
-        multilabel = " · multi-label: independent sigmoid scores" if loaded.meta.get("head_activation") == "sigmoid" \
+        multilabel = " · multi-label: independent sigmoid scores" if loaded.meta.head_activation == "sigmoid" \
             else ""
-        st.caption(f"**{cfg.arch}** · SE: **{cfg.se}** · {len(loaded.classes)} classes · {loaded.input_size}² input"
-                   f" · device: **{describe_device(loaded.device)}**{multilabel}")
+        st.caption(f"**{escape_markdown(cfg.arch)}** · SE: **{cfg.se}** · {len(loaded.classes)} classes · "
+                   f"{loaded.input_size}² input · device: **{describe_device(loaded.device)}**{multilabel}")
         if not presenter:
             with st.expander(f"Classes ({len(loaded.classes)})"):
-                st.write(", ".join(loaded.classes[:200]) + (" …" if len(loaded.classes) > 200 else ""))
+                st.markdown(escape_markdown(", ".join(loaded.classes[:200]))
+                            + (" …" if len(loaded.classes) > 200 else ""))
             with st.expander("Upload a checkpoint"):
-                st.file_uploader("sedensenet checkpoint, DenseNet state_dict or Keras file", type=UPLOAD_TYPES,
+                # No ``type=`` filter: the file is identified by its content (a download named ``model.pt.1`` or
+                # ``weights.bin`` loads; anything else gets a reason), never by Streamlit's extension check.
+                st.file_uploader("sedensenet checkpoint, DenseNet state_dict or Keras file",
                                  key="w_ckpt_upload", on_change=_upload_checkpoint,
-                                 help=f"Loaded safely (no pickled code runs), at most {loads.MAX_CKPT_MB} MB.")
+                                 help=f"Usually .{', .'.join(UPLOAD_TYPES)}. Loaded safely (no pickled code runs), "
+                                      f"at most {loads.MAX_CKPT_MB} MB.")
                 if st.session_state.get("ckpt_error"):
-                    st.error(st.session_state["ckpt_error"])
+                    show_error(st.session_state["ckpt_error"])
         st.caption("Share: the address bar holds a link to this exact view (model, image, page, controls).")
     sel = Selection(family, variant, model_id, loaded, twin, twin_id, presenter)
     st.session_state[SELECTION] = sel

@@ -10,13 +10,14 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from sedensenet.data.images import IMAGE_EXTENSIONS, ImageError, load_image
+from sedensenet.app.problems import user_problem
+from sedensenet.data.images import IMAGE_EXTENSIONS, load_image
 from sedensenet.models.checkpoint import LoadedModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,10 +141,9 @@ def uploads() -> list[dict[str, Any]]:
 
 def add_upload(name: str, data: bytes) -> str | None:
     """Validate and keep an uploaded image; returns its option key (None when refused: error stored)."""
-    try:
-        load_image(data, name=name)
-    except ImageError as exc:
-        st.session_state.setdefault("image_errors", []).append(str(exc))
+    problem = user_problem(partial(load_image, data, name=name), f"image upload {name!r}")
+    if problem:
+        st.session_state.setdefault("image_errors", []).append(problem)
         return None
     key = f"upload:{digest(data)}:{name}"  # the option's label needs no session state
     if all(u["key"] != key for u in uploads()):

@@ -12,6 +12,8 @@ from sedensenet.analysis.attribution import METHODS, SIGN_MODES, gradcam_layers
 from sedensenet.analysis.capture import Capture
 from sedensenet.analysis.pipeline import outside_note, predictions
 from sedensenet.app import loads, state
+from sedensenet.app.escape import escape_markdown as md
+from sedensenet.app.problems import show_error
 from sedensenet.app.state import Picture, Selection
 from sedensenet.figures import layer_labels
 
@@ -75,13 +77,16 @@ def image_picker(sel: Selection, *, upload: bool = True) -> Picture | None:
     presenter = sel.presenter
     if upload and not presenter:
         c1, c2 = st.columns([3, 2])
-        c1.file_uploader("Upload images (the newest one is analysed)", type=IMAGE_TYPES, accept_multiple_files=True,
+        # No ``type=`` filter: every file is checked by decoding it, so a .tif that Pillow reads is accepted and
+        # a .heic it cannot read gets a polite reason (Streamlit's own filter raises instead).
+        c1.file_uploader("Upload images (the newest one is analysed)", accept_multiple_files=True,
                          key="w_uploads", on_change=_store_uploads,
-                         help="Any photo or drawing; it is resized and centre-cropped to the model's input.")
+                         help="Any photo or drawing (JPEG, PNG, WebP, BMP, GIF, TIFF); it is resized and "
+                              "centre-cropped to the model's input.")
         if c2.toggle("Take a photo with the camera", key="w_use_camera"):
             c2.camera_input("Camera", key="w_camera", on_change=_store_camera)
     for err in st.session_state.get("image_errors") or []:
-        st.error(f"Image refused: {err}")
+        show_error(f"Image refused: {err}")
     options = state.image_options()
     if not options:
         st.info("Upload an image to begin.")
@@ -96,10 +101,11 @@ def image_picker(sel: Selection, *, upload: bool = True) -> Picture | None:
         pic = state.picture(st.session_state["image"])
         if pic is None:
             return None
-        truth = (f"true label **{pic.label}** (labels.json)" if pic.label
+        truth = (f"true label **{md(pic.label)}** (labels.json)" if pic.label
                  else "true label unknown" if pic.key.startswith("upload:")
                  else "no true label: none of the classes" if pic.note else "true label unknown")
-        st.markdown(f"Analysing **{pic.name}** — {truth}" + (f" · {pic.note}" if pic.note and not presenter else ""))
+        st.markdown(f"Analysing **{md(pic.name)}** — {truth}" + (f" · {md(pic.note)}" if pic.note and not presenter
+                                                                   else ""))
     with thumb:
         st.image(loads.thumbnail(pic.digest, pic.data), width=110)
     return pic
@@ -114,13 +120,13 @@ def prediction_panel(model_id: str, loaded, pic: Picture, cap: Capture, *, prese
     top = predictions(cap, classes, k=min(5, len(classes)))
     verdict = ""
     if pic.label is not None:
-        verdict = " ✓ matches the true label" if top[0]["class"] == pic.label else f" ✗ true label: {pic.label}"
+        verdict = " ✓ matches the true label" if top[0]["class"] == pic.label else f" ✗ true label: {md(pic.label)}"
     st.subheader(title)
-    st.markdown(f"**{top[0]['class']}** ({top[0]['prob']:.1%}){verdict}")
+    st.markdown(f"**{md(top[0]['class'])}** ({top[0]['prob']:.1%}){verdict}")
     st.plotly_chart(loads.prediction_figure(model_id, pic.digest, presenter, len(top), cap, tuple(classes)),
                     width="stretch", key=key)
     shown = ", ".join(classes[:40]) + (" …" if len(classes) > 40 else "")
-    st.caption(f"The model knows {len(classes)} classes: {shown}.")
+    st.caption(f"The model knows {len(classes)} classes: {md(shown)}.")
     if note := outside_note(top[0]["prob"], classes):
         st.warning(note, icon="🧭")
 
@@ -157,7 +163,7 @@ def attribution_controls(sel: Selection, cap: Capture, *, prefix: str = "", mode
     p = float(cap.probs[0, target])
     who = model_name or ("SE model" if sel.variant == "se" else "baseline")
     spec = METHODS[method]
-    st.caption(f"{spec.label} — {spec.description}. Target **{classes[target]}**: {p:.1%} under the {who}.")
+    st.caption(f"{spec.label} — {spec.description}. Target **{md(classes[target])}**: {p:.1%} under the {who}.")
     return {"method": method, "target": target, "sign": sign, "opacity": float(opacity), "layer": layer,
             "smooth": smooth}
 

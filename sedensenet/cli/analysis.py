@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from PIL import Image
 
 from sedensenet.analysis.attribution import METHODS, SIGN_MODES
 from sedensenet.cli.options import add_device, add_json
+from sedensenet.cli.output import json_text, say
 from sedensenet.errors import ConfigError
 
 
@@ -47,14 +48,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
            "predictions": [{"image": path, "top": predictions(cap, loaded.classes, args.top, i)}
                            for i, path in enumerate(args.images)]}
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print(json_text(doc))
         return 0
     if cap.activation == "sigmoid":
         print("multi-label model: independent sigmoid scores per class (they do not sum to 1)")
     for row in doc["predictions"]:
-        print(row["image"])
+        say(row["image"])
         for r in row["top"]:
-            print(f"  {r['prob']:7.2%}  {r['class']}")
+            say(f"  {r['prob']:7.2%}  {r['class']}")
     return 0
 
 
@@ -102,7 +103,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     attr = explain_image(loaded, image, args.method, target, layer=args.layer, smoothgrad=args.smoothgrad)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{Path(args.image).stem}-{args.method}-{loaded.classes[target]}".replace("/", "_").replace(" ", "_")
+    stem = re.sub(r"[^\w.-]", "_", f"{Path(args.image).stem}-{args.method}-{loaded.classes[target]}")[:120]
     npy, png = out / f"{stem}.npy", out / f"{stem}.png"
     np.save(npy, attr.map)
     Image.fromarray(overlay(display_view(image, loaded), attr.map, sign=args.sign)).save(png)
@@ -112,10 +113,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
            "map_npy": str(npy), "overlay_png": str(png), "map": map_summary(attr.map),
            "se_records": [r.as_dict(0) for r in cap.records]}
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print(json_text(doc))
         return 0
-    print(f"{args.image}: " + ", ".join(f"{r['class']} {r['prob']:.1%}" for r in doc["predictions"][:3]))
-    print(f"{args.method} towards '{loaded.classes[target]}' → {npy}, {png}")
+    say(f"{args.image}: " + ", ".join(f"{r['class']} {r['prob']:.1%}" for r in doc["predictions"][:3]))
+    say(f"{args.method} towards '{loaded.classes[target]}' → {npy}, {png}")
     if doc["map"]["all_zero"]:
         print("note: the attribution map is all zero for this image and target")
     print(f"{len(cap.records)} SE layers:")

@@ -24,24 +24,24 @@ def add_convert_parser(sub: Any) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    import json
-
+    from sedensenet.cli.output import json_text, say
     from sedensenet.models.checkpoint import load_checkpoint, save_checkpoint
 
     loaded = load_checkpoint(args.source, device="cpu", ema=True if args.ema else None)
-    meta = {k: loaded.meta[k] for k in KEPT if k in loaded.meta}
-    meta["converted_from"] = str(loaded.meta.get("family") or loaded.meta.get("source"))
-    meta["converted_assumptions"] = list(loaded.meta.get("assumed", []))
+    stored = loaded.meta.stored()
+    meta = {k: stored[k] for k in KEPT if k in stored}
+    meta["converted_from"] = loaded.meta.family or loaded.meta.source
+    meta["converted_assumptions"] = list(loaded.meta.assumed)
     path = save_checkpoint(args.target, loaded.model, meta)
     doc = {"source": args.source, "target": str(path), "family": meta["converted_from"],
            "arch": loaded.config.arch, "se": loaded.config.se, "classes": len(loaded.classes),
            "assumed": meta["converted_assumptions"]}
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print(json_text(doc))
         return 0
-    print(f"{args.source} ({doc['family']}) → {path}")
+    say(f"{args.source} ({doc['family']}) → {path}")
     for note in doc["assumed"]:
-        print(f"  assumed: {note}")
+        say(f"  assumed: {note}")
     return 0
 
 

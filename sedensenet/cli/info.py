@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from sedensenet.cli.options import add_device, add_json
+from sedensenet.cli.output import json_text, say
 
 
 def add_info_parser(sub: Any) -> None:
@@ -25,7 +25,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     info = summarise(load_checkpoint(args.checkpoint, device=args.device))
     if args.json:
-        print(json.dumps(info.as_dict(), indent=2))
+        print(json_text(info.as_dict()))
         return 0
     classes = info.classes
     shown = ", ".join(classes[:10]) + (f" … ({len(classes)} in all)" if len(classes) > 10 else "")
@@ -47,9 +47,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
                   + ("" if s["blocks"] == "all" else f", blocks {s['blocks']}")) for s in info.se_sites]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+        say(f"{key:<{width}}  {value}")
     for note in info.assumed:
-        print(f"{'assumed':<{width}}  {note}")
+        say(f"{'assumed':<{width}}  {note}")
+    for note in info.warnings:
+        say(f"{'warning':<{width}}  {note}")
     return 0
 
 

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sedensenet.cli.output import terminal
 from sedensenet.cli.quickhelp import DEBUG_HELP, DESCRIPTION, EPILOG, is_top_level_help, top_level_parser
 from sedensenet.errors import SedensenetError
 
@@ -52,11 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except SedensenetError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {terminal(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"{name}: error: out of memory; use smaller inputs or a smaller model", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug, not a user error: keep the traceback, show one line
         if args.debug:
             raise
@@ -67,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = f"the traceback is in {log}"
         except OSError:
             where = "rerun with --debug for the traceback"
-        print(f"{name}: unexpected error ({type(exc).__name__}: {exc}); {where} "
+        print(f"{name}: unexpected error ({type(exc).__name__}: {terminal(str(exc))[:300]}); {where} "
               f"(or rerun as 'sedensenet --debug {args.command} …')", file=sys.stderr)
         return 1
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sedensenet.cli.output import json_text
 from sedensenet.device import PRECISIONS
 
 
@@ -87,7 +88,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         if device.type == "cuda":
             loaded.model.to(memory_format=torch.channels_last)
         meta = loaded.meta
-        size = int(meta["input_size"])
+        size = meta.input_size
         transform = checkpoint_transform(meta)
         data = labelled_data(args.data, loaded.classes, transform, size,
                              split_file=args.split_file, split=args.split, demo_n=args.demo_n,
@@ -123,7 +124,7 @@ def _report(args: argparse.Namespace, out: Path, stats: Any, info: Any, world: i
 
     spec = stats.specificity_by_depth()
     if args.json:
-        print(json.dumps({"out": str(out), "description": stats.description, "images": int(stats.counts.sum()),
+        print(json_text({"out": str(out), "description": stats.description, "images": int(stats.counts.sum()),
                           "counts": dict(zip(stats.classes, stats.counts.tolist(), strict=True)),
                           "skipped": stats.skipped, "unreadable": info.errors, "processes": world,
                           "resumed_images": info.resumed, "images_per_s": info.images_per_s,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from sedensenet.cli.options import add_dataclass_arguments, add_device, add_json
+from sedensenet.cli.output import json_text, terminal
 from sedensenet.errors import ConfigError
 
 TRAIN_GROUPS = {"data": "data", "model": "model", "optimisation": "optimisation", "run": "run"}
@@ -77,7 +77,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_checkpoint(args.checkpoint, args.data, demo_n=args.demo_n, demo_seed=args.demo_seed,
                                  data_dir=args.data_dir, batch_size=args.batch_size, device=args.device,
                                  split_file=args.split_file, split=args.split, resize=args.resize)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    print(json_text(report) if args.json else terminal(format_report(report)))
     return 0
 
 
@@ -99,10 +99,10 @@ def _cmd_curves(args: argparse.Namespace) -> int:
     runs = {}
     for path in args.checkpoints:
         loaded = load_checkpoint(path, device="cpu")
-        if not loaded.meta.get("history"):
+        if not loaded.meta.history:
             raise ConfigError(f"{path} has no training history (it was not trained with sedensenet train)")
         label = f"{Path(path).stem} (se={loaded.config.se})"
-        runs[label] = loaded.meta["history"]
+        runs[label] = loaded.meta.history
     written = write_figure(training_curves(runs), Path(args.out))
     for path in written:
         print(f"wrote {path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,6 +16,7 @@ from torchvision import transforms as T
 from sedensenet.bounded import read_bounded
 from sedensenet.data.demo import DEMO_CLASSES, make_sample
 from sedensenet.errors import ConfigError, SedensenetError
+from sedensenet.models.metadata import RESIZE_MODES, CheckpointMeta
 
 MAX_IMAGE_BYTES = 25 * 2**20
 MAX_IMAGE_PIXELS = 40_000_000
@@ -26,10 +27,19 @@ class ImageError(SedensenetError, ValueError):
     """An image could not be used; the message says why and what to do."""
 
 
-def load_image(source: str | os.PathLike[str] | bytes, *, max_bytes: int = MAX_IMAGE_BYTES,
-               max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None) -> Image.Image:
-    """Decode an image file safely: bounded size, EXIF orientation applied, transparency on white, RGB.
+MAX_ASPECT = 20  # wider than a 20:1 panorama is a strip: resizing its short side to the input would explode
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+FORMATS_HINT = "use a JPEG, PNG, WebP, BMP, GIF or TIFF file"
 
+
+def load_image(source: str | os.PathLike[str] | bytes, *, max_bytes: int = MAX_IMAGE_BYTES,
+               max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None,
+               min_side: int | None = None) -> Image.Image:
+    """Decode an image file safely: bounded size, sides and aspect ratio; EXIF orientation applied;
+    16-bit and float pictures scaled by their bit depth; transparency on white; RGB.
+
+    ``min_side``: downscale while decoding (JPEG draft, then integer reduction) but keep the shorter side
+    ≥ ``min_side`` — what a model with that input size needs, at a fraction of the memory.
     Raises :class:`ImageError` for anything that is not a usable image.
     """
     data, label = read_bounded(source, limit=max_bytes, label=name, default="uploaded image", error=ImageError,
@@ -42,22 +52,58 @@ def load_image(source: str | os.PathLike[str] | bytes, *, max_bytes: int = MAX_I
         if w * h > max_pixels:
             raise ImageError(f"{label} is {w}×{h} pixels, over the {max_pixels / 1e6:.0f} MP limit; "
                              "downscale it first")
+        if min(w, h) < 1 or max(w, h) > MAX_ASPECT * min(w, h):
+            raise ImageError(f"{label} is {w}×{h} pixels, a strip rather than a picture (longer side more than "
+                             f"{MAX_ASPECT}× the shorter); crop it to a less elongated region")
+        if min_side and img.format == "JPEG":
+            img.draft("RGB", (min_side, min_side) if w <= h else (min_side * w // h, min_side))
         img.load()
+        if min_side and min(img.size) >= 2 * min_side:
+            img = img.reduce(min(img.size) // min_side)
         img = ImageOps.exif_transpose(img)
     except ImageError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+            raise ImageError(f"{label} is a HEIC/HEIF/AVIF photo, which this installation cannot decode; export "
+                             f"it as JPEG (iPhone: Settings → Camera → Formats → Most Compatible) or {FORMATS_HINT}"
+                             ) from None
         detail = "not an image format Pillow can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
-        raise ImageError(f"{label} could not be read as an image ({detail}); "
-                         "use a JPEG, PNG, WebP, BMP, GIF or TIFF file") from None
-    if img.mode in ("RGBA", "LA", "P") or "transparency" in img.info:
+        raise ImageError(f"{label} could not be read as an image ({detail}); {FORMATS_HINT}") from None
+    img = _eight_bit(img, label)
+    if img.mode in ("RGBA", "LA", "P", "PA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
     return img.convert("RGB")
 
 
-RESIZE_MODES = ("crop", "letterbox")
+def _eight_bit(img: Image.Image, label: str) -> Image.Image:
+    """16-bit (``I;16*``), 32-bit integer (``I``) and float (``F``) greyscale → 8-bit ``L`` by value range.
+
+    Pillow's own ``convert`` clips these to 0…255 (a 16-bit photo turns white, a 0…1 float one black).
+    Integers: 0…255 as they are, up to 65,535 as 16-bit; floats: 0…1 or 0…255; anything else is stretched
+    from its minimum to its maximum.
+    """
+    if not (img.mode.startswith("I") or img.mode == "F"):
+        return img
+    import numpy as np
+
+    a = np.asarray(img).astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ImageError(f"{label} holds NaN or infinite pixel values; save it as an ordinary 8-bit image")
+    lo, hi = float(a.min()), float(a.max())
+    if img.mode == "F" and lo >= 0 and hi <= 1:
+        scale, offset = 255.0, 0.0
+    elif lo >= 0 and hi <= 255:
+        scale, offset = 1.0, 0.0
+    elif img.mode != "F" and lo >= 0 and hi <= 65535:
+        scale, offset = 255 / 65535, 0.0
+    else:
+        scale, offset = 255 / (hi - lo), lo
+    return Image.fromarray(np.clip(np.rint((a - offset) * scale), 0, 255).astype(np.uint8), "L")
+
+
 
 
 def resize_crop(size: int) -> T.Compose:
@@ -111,69 +157,141 @@ def train_transform(input_size: int, mean: Sequence[float], std: Sequence[float]
     ])
 
 
-def checkpoint_transform(meta: Mapping[str, Any], *, input_size: int | None = None,
+def checkpoint_transform(meta: CheckpointMeta, *, input_size: int | None = None,
                          resize: str | None = None) -> T.Compose:
     """The eval transform a checkpoint's metadata describes (input size, mean/std, crop or letterbox);
     ``input_size``/``resize`` override the stored choice (e.g. when choosing a view on validation)."""
-    return eval_transform(input_size or int(meta["input_size"]), meta["mean"], meta["std"],
-                          resize or meta.get("resize", "crop"))
+    return eval_transform(input_size or meta.input_size, meta.mean, meta.std, resize or meta.resize)
 
 
-def preprocess(images: Sequence[Image.Image], meta: dict[str, Any]) -> torch.Tensor:
+def preprocess(images: Sequence[Image.Image], meta: CheckpointMeta) -> torch.Tensor:
     """Batch of PIL images → normalised tensor with the checkpoint's input size and mean/std."""
     tf = checkpoint_transform(meta)
     return torch.stack([tf(img) for img in images])
 
 
+MAX_ZIP_PIXELS = 400_000_000  # all images of a class-statistics zip, as stored (decoding time is per pixel)
+
+
 def images_from_zip(data: bytes, *, max_files: int = 5000, max_total_bytes: int = 500 * 2**20,
-                    max_bytes: int = MAX_IMAGE_BYTES) -> list[tuple[str, str, bytes]]:
+                    max_bytes: int = MAX_IMAGE_BYTES,
+                    max_total_pixels: int = MAX_ZIP_PIXELS) -> list[tuple[str, str, bytes]]:
     """``(class, file name, bytes)`` of the images in a zip of ``<class>/<image>`` folders (any leading folder).
 
-    Bounded: file count, total uncompressed size, per-file size; paths are never written to disk.
+    Bounded before any image is decoded: file count, total uncompressed size (central directory), per-file
+    size, and the pixels all images declare in their headers. Paths are never written to disk. A damaged
+    entry (bad CRC) is named.
     """
     import zipfile
+    import zlib
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ImageError("the upload is not a zip archive; zip a folder of <class>/<image> sub-folders") from None
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ImageError("the upload is not a zip archive (or its directory is damaged); zip a folder of "
+                         "<class>/<image> sub-folders") from None
     infos = [i for i in archive.infolist() if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_EXTENSIONS
-             and not any(part.startswith((".", "__MACOSX")) for part in Path(i.filename).parts)]
+             and not any(part.startswith((".", "__MACOSX")) for part in Path(i.filename).parts)
+             and len(Path(i.filename).parts) >= 2]
     if len(infos) > max_files:
         raise ImageError(f"the zip holds {len(infos)} images; at most {max_files} are analysed — use a subset")
     if sum(i.file_size for i in infos) > max_total_bytes:
         raise ImageError(f"the zip's images add up to more than {max_total_bytes / 2**20:.0f} MiB uncompressed")
-    out = []
+    out, pixels = [], 0
     for info in infos:
         parts = Path(info.filename).parts
-        if len(parts) < 2:
-            continue
         if info.file_size > max_bytes:
             raise ImageError(f"{info.filename} is larger than {max_bytes / 2**20:.0f} MiB")
-        out.append((parts[-2], parts[-1], archive.read(info)))
+        try:
+            raw = archive.read(info)
+        except zipfile.BadZipFile as exc:
+            what = "its CRC check failed" if "CRC" in str(exc) else str(exc)
+            raise ImageError(f"{info.filename} in the zip is damaged ({what}); create the zip again") from None
+        except (zlib.error, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+            raise ImageError(f"{info.filename} in the zip cannot be extracted ({exc}); create the zip again "
+                             "without encryption or unusual compression") from None
+        pixels += _declared_pixels(raw)
+        if pixels > max_total_pixels:
+            raise ImageError(f"the zip's images add up to more than {max_total_pixels / 1e6:.0f} megapixels; "
+                             "downscale them (a few hundred pixels a side is plenty) or use fewer")
+        out.append((parts[-2], parts[-1], raw))
     if not out:
         raise ImageError("no images inside <class>/ folders in the zip; expected e.g. cats/1.jpg, dogs/2.jpg")
     return out
 
 
-def labelled_zip(data: bytes, classes: Sequence[str]) -> tuple[list[Image.Image], list[int]]:
-    """Decoded images and class indices from a zip of ``<class>/<image>`` folders named after ``classes``."""
+def zip_entries(data: bytes, classes: Sequence[str]) -> tuple[list[tuple[str, str, bytes]], list[int]]:
+    """The bounded ``(class, name, bytes)`` entries of a zip of ``<class>/<image>`` folders named after
+    ``classes`` and their class indices; nothing is decoded yet."""
     entries = images_from_zip(data)
     unknown = sorted({c for c, _, _ in entries} - set(classes))
     if unknown:
         raise ImageError(f"zip folders {unknown[:10]} are not classes of this model ({', '.join(classes[:10])}"
                          f"{' …' if len(classes) > 10 else ''}); name the folders after the model's classes")
     index = {c: i for i, c in enumerate(classes)}
-    return [load_image(b, name=f"{c}/{n}") for c, n, b in entries], [index[c] for c, _, _ in entries]
+    return entries, [index[c] for c, _, _ in entries]
 
 
-def labelled_batches(images: Sequence[Image.Image], labels: Sequence[int], meta: dict[str, Any],
+def labelled_zip(data: bytes, classes: Sequence[str], min_side: int | None = None
+                 ) -> tuple[list[Image.Image], list[int]]:
+    """Decoded images (downscaled on decode to a shorter side ≥ ``min_side``) and class indices from a zip of
+    ``<class>/<image>`` folders named after ``classes``. Holds every image at once: see :class:`ZipBatches`."""
+    entries, labels = zip_entries(data, classes)
+    return [load_image(b, name=f"{c}/{n}", min_side=min_side) for c, n, b in entries], labels
+
+
+class ZipBatches:
+    """Labelled batches streamed from a zip of ``<class>/<image>`` folders (the Class statistics upload).
+
+    Everything that can be checked without decoding (file count, sizes, declared pixels, CRCs, folder names) is
+    checked on construction; images are decoded one at a time while iterating, downscaled on decode to what the
+    model's input needs, so memory holds one batch of small images, never the whole zip decoded.
+    """
+
+    def __init__(self, data: bytes, classes: Sequence[str], meta: CheckpointMeta, size: int = 32) -> None:
+        self.entries, self.labels = zip_entries(data, classes)
+        self.meta, self.size = meta, size
+
+    def __len__(self) -> int:
+        return -(-len(self.entries) // self.size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        images: list[Image.Image] = []
+        labels: list[int] = []
+        decoded = iter_zip_images(self.entries, self.meta.input_size)
+        for (_, image), label in zip(decoded, self.labels, strict=True):
+            images.append(image)
+            labels.append(label)
+            if len(images) == self.size:
+                yield preprocess(images, self.meta), torch.tensor(labels)
+                images, labels = [], []
+        if images:
+            yield preprocess(images, self.meta), torch.tensor(labels)
+
+
+def labelled_batches(images: Sequence[Image.Image], labels: Sequence[int], meta: CheckpointMeta,
                      size: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(inputs, labels)`` batches of at most ``size`` images with the checkpoint's preprocessing."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     return [(preprocess(images[i:i + size], meta), torch.tensor(list(labels[i:i + size])))
             for i in range(0, len(images), size)]
+
+
+def _declared_pixels(data: bytes) -> int:
+    """Pixels an image file declares in its header (0 if unreadable: decoding will name the file)."""
+    try:
+        w, h = Image.open(io.BytesIO(data)).size
+    except Exception:  # a header Pillow cannot parse is reported when the image is decoded
+        return 0
+    return w * h
+
+
+def iter_zip_images(entries: Sequence[tuple[str, str, bytes]], min_side: int) -> Iterator[tuple[str, Image.Image]]:
+    """Decode ``(class, name, bytes)`` one at a time, downscaled on decode to a shorter side ≥ ``min_side``:
+    memory holds one full-size image at most, never the whole zip decoded."""
+    for cls, name, raw in entries:
+        yield cls, load_image(raw, name=f"{cls}/{name}", min_side=min_side)
 
 
 class DemoShapes(Dataset):

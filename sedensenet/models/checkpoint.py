@@ -14,7 +14,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,12 +22,14 @@ import torch
 from torch import Tensor, nn
 
 from sedensenet.device import resolve_device
-from sedensenet.errors import SedensenetError
+from sedensenet.errors import CheckpointError
 from sedensenet.models import formats
 from sedensenet.models.densenet import ModelConfig, SEDenseNet, build_from_config
 from sedensenet.models.heads import HeadSpec, describe_head, infer_head, install_head
 from sedensenet.models.keras import KerasFormatError, read_keras
 from sedensenet.models.keys import infer_config, normalise_keys
+from sedensenet.models.limits import check_archive, check_config_shapes, check_model_cost, check_tensors
+from sedensenet.models.metadata import CheckpointMeta, MetaProblem, check_resume
 
 FORMAT = "sedensenet"
 FORMAT_VERSION = 1
@@ -42,19 +44,21 @@ RESAVE_HINT = (
 )
 
 Source = str | os.PathLike[str] | bytes | bytearray | IO[bytes]
+PICKLE_MAGIC = b"\x80"  # pickle protocol ≥ 2 starts with PROTO; legacy torch.save files are such pickles
 
 
-class CheckpointError(SedensenetError, ValueError):
-    """A checkpoint could not be loaded; the message says what was wrong and what to do."""
+__all__ = ["CheckpointError", "CheckpointMeta", "LoadedModel", "load_checkpoint", "save_checkpoint"]
 
 
 @dataclass
 class LoadedModel:
-    """A model ready for inference (eval mode, on ``device``) and its metadata."""
+    """A model ready for inference (eval mode, on ``device``), its validated metadata and, for ``--resume``,
+    the optimiser state stored with it."""
 
     model: SEDenseNet
-    meta: dict[str, Any]
+    meta: CheckpointMeta
     device: torch.device
+    resume: dict[str, Any] | None = None
     config: ModelConfig = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,11 +66,11 @@ class LoadedModel:
 
     @property
     def classes(self) -> list[str]:
-        return list(self.meta["classes"])
+        return list(self.meta.classes)
 
     @property
     def input_size(self) -> int:
-        return int(self.meta["input_size"])
+        return self.meta.input_size
 
 
 def _check_safe_value(value: Any, where: str) -> None:
@@ -120,25 +124,13 @@ def default_meta(config: ModelConfig) -> tuple[dict[str, Any], list[str]]:
     return meta, assumed
 
 
-def _validate_meta(meta: dict[str, Any], config: ModelConfig) -> None:
-    classes = meta.get("classes")
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise CheckpointError("metadata 'classes' must be a list of class-name strings")
-    if len(classes) != config.num_classes:
-        raise CheckpointError(f"metadata lists {len(classes)} classes but the classifier has "
-                              f"{config.num_classes} outputs; fix 'classes' in the metadata")
-    size = meta.get("input_size")
-    if not isinstance(size, int) or not 8 <= size <= 4096:
-        raise CheckpointError(f"metadata 'input_size' must be an integer in 8…4096, got {size!r}")
-    for key in ("mean", "std"):
-        v = meta.get(key)
-        if not (isinstance(v, list) and len(v) == config.in_channels and all(isinstance(x, (int, float)) for x in v)):
-            raise CheckpointError(f"metadata '{key}' must be {config.in_channels} numbers, got {v!r}")
-    if any(s <= 0 for s in meta["std"]):
-        raise CheckpointError(f"metadata 'std' must be positive, got {meta['std']}")
+def _meta(raw: Any, config: ModelConfig, *, strict: bool = False, **loaded: Any) -> CheckpointMeta:
+    return CheckpointMeta.from_dict(raw, num_classes=config.num_classes, in_channels=config.in_channels,
+                                    strict=strict, **loaded)
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: SEDenseNet, meta: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(path: str | os.PathLike[str], model: SEDenseNet,
+                    meta: Mapping[str, Any] | CheckpointMeta | None = None) -> Path:
     """Write weights + config + metadata to ``path`` atomically (temp file in the same folder, then rename).
 
     Missing metadata (classes, input size, mean/std) gets the same defaults loading would assume.
@@ -148,7 +140,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: SEDenseNet, meta: Mappi
         raise TypeError(f"save_checkpoint expects an SEDenseNet, got {type(model).__name__}")
     config = model.config
     full, _ = default_meta(config)
-    full.update(_plain(dict(meta or {})))
+    full.update(_plain(meta.stored() if isinstance(meta, CheckpointMeta) else dict(meta or {})))
     full.pop("assumed", None)
     head = describe_head(model.classifier, getattr(model, "head_activation", "softmax"))
     full.pop("head", None)
@@ -156,12 +148,14 @@ def save_checkpoint(path: str | os.PathLike[str], model: SEDenseNet, meta: Mappi
     if head is not None:
         full["head"] = head.as_dict()
     _check_safe_value(full, "meta")
-    _validate_meta(full, config)
+    stored = _meta(full, config, strict=True).stored()
+    if full.get("resume") is not None:
+        stored["resume"] = full["resume"]
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
-        "meta": full,
+        "meta": stored,
         "state_dict": {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()},
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -211,6 +205,10 @@ def _read_bounded(source: Source, max_bytes: int) -> tuple[bytes, str]:
 
 def _safe_load(data: bytes, name: str) -> Any:
     """``torch.load(weights_only=True)`` with every failure turned into an actionable message."""
+    if not data.startswith((b"PK", PICKLE_MAGIC)):  # torch.save writes a zip (or, legacy, a pickle)
+        raise CheckpointError(f"{name} is not a checkpoint file: it is not a PyTorch file (zip or pickle), "
+                              "safetensors, Keras or HDF5. Pick the .pt/.pth/.safetensors/.keras/.h5 file the "
+                              "model was saved to.")
     try:
         with warnings.catch_warnings(), torch.serialization.safe_globals(formats.safe_globals()):
             warnings.simplefilter("ignore")
@@ -267,7 +265,7 @@ def load_checkpoint(source: Source, *, device: str | torch.device = "auto",
     Reads raw ``state_dict`` files (torchvision, timm or course-seed naming; any wrapper prefix; Linear, Dropout,
     Sigmoid and MLP heads), training-framework files (timm ``train.py``, Lightning, ``model_state_dict`` …),
     ``.safetensors`` and Keras ``.keras`` / ``.weights.h5`` / ``.h5`` files. The architecture is inferred and
-    metadata defaults are stated in ``meta["assumed"]``; ``meta["family"]`` names what the file was. ``ema``
+    metadata defaults are stated in ``meta.assumed``; ``meta.family`` names what the file was. ``ema``
     picks EMA weights where a file has both (default: ``SEDENSENET_WEIGHTS=ema`` in the environment).
     Returns the model in eval mode on ``device`` (``"auto"``: CUDA, MPS, then CPU).
     Raises :class:`CheckpointError` with an actionable message for anything it cannot load safely.
@@ -275,6 +273,7 @@ def load_checkpoint(source: Source, *, device: str | torch.device = "auto",
     data, name = _read_bounded(source, max_bytes)
     kind = formats.sniff(data, name)
     dev = resolve_device(device)
+    resume = None
     if kind in ("hdf5", "keras"):
         model, meta = _from_keras(data, name, kind)
     elif kind in ("torchscript", "onnx", "tf-checkpoint", "tf-savedmodel"):
@@ -286,13 +285,34 @@ def load_checkpoint(source: Source, *, device: str | torch.device = "auto",
             raise CheckpointError(str(exc)) from None
         model, meta = _from_state_dict(tensors, name, container="safetensors")
     else:
+        check_archive(data, name, max_uncompressed=max(max_bytes, len(data)))
         obj = _safe_load(data, name)
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
             model, meta = _from_own_format(obj, name)
+            resume = _resume(obj, meta)
         else:
             model, meta = _from_state_dict(obj, name, ema=formats.prefer_ema(ema))
     model.eval().to(dev)
-    return LoadedModel(model=model, meta=meta, device=dev)
+    return LoadedModel(model=model, meta=meta, device=dev, resume=resume)
+
+
+def _resume(obj: dict[str, Any], meta: CheckpointMeta) -> dict[str, Any] | None:
+    """The optimiser state stored for ``--resume``, bounded; a malformed one is dropped with a warning."""
+    raw = obj.get("meta")
+    value = raw.get("resume") if isinstance(raw, dict) else None
+    if value is None:
+        return None
+    try:
+        return check_resume(value)
+    except MetaProblem as exc:
+        meta.warnings.append(f"optimiser state ignored: {exc}")
+        return None
+
+
+def _build(config: ModelConfig) -> SEDenseNet:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_from_config(config)
 
 
 def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[str, Any]]:
@@ -304,26 +324,28 @@ def _from_own_format(obj: dict[str, Any], name: str) -> tuple[SEDenseNet, dict[s
         config = ModelConfig.from_dict(dict(obj["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{name} has an invalid model config: {exc}") from None
-    meta = dict(obj.get("meta") or {})
-    _validate_meta(meta, config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = build_from_config(config)
     try:
-        head = HeadSpec.from_dict(meta["head"]) if isinstance(meta.get("head"), dict) else None
-        if head is None and meta.get("head_activation", "softmax") != "softmax":
-            head = HeadSpec([], str(meta["head_activation"]))
-        install_head(model, head)
-    except ValueError as exc:
-        raise CheckpointError(f"{name} has an invalid classifier head in its metadata: {exc}") from None
+        meta = _meta(obj.get("meta") or {}, config, format=FORMAT, format_version=version, source="sedensenet")
+    except CheckpointError as exc:
+        raise CheckpointError(f"{name}: {exc}") from None
     state = obj.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{name} has no weights ('state_dict' missing)")
+    check_tensors(state, name)
+    check_config_shapes(config, state, name)
+    check_model_cost(config, meta.input_size, name)
+    model = _build(config)
+    try:
+        head = HeadSpec.from_dict(meta.head) if meta.head is not None else None
+        if head is None and meta.head_activation != "softmax":
+            head = HeadSpec([], meta.head_activation)
+        install_head(model, head)
+    except ValueError as exc:
+        raise CheckpointError(f"{name} has an invalid classifier head in its metadata: {exc}") from None
     _strict_load(model, state, name)
-    meta.update(format=FORMAT, format_version=version, source="sedensenet", config=config.to_dict(),
-                assumed=[], head_activation=model.head_activation)
-    source = meta.get("converted_from")
-    meta.setdefault("family", "sedensenet checkpoint" + (f" (converted from {source})" if source else ""))
+    if not meta.family:
+        source = meta.extra.get("converted_from")
+        meta = replace(meta, family="sedensenet checkpoint" + (f" (converted from {source})" if source else ""))
     return model, meta
 
 
@@ -340,7 +362,8 @@ def _container(obj: Any, path: list[str]) -> str:
 
 
 def _from_state_dict(obj: Any, name: str, *, ema: bool = False, container: str | None = None,
-                     extra_notes: list[str] | None = None) -> tuple[SEDenseNet, dict[str, Any]]:
+                     extra_notes: list[str] | None = None,
+                     loaded: dict[str, Any] | None = None) -> tuple[SEDenseNet, CheckpointMeta]:
     state, path = formats.unwrap(obj, ema=ema)
     if state is None:
         entries = f" with no DenseNet weights (entries: {_names([str(k) for k in obj])})" if isinstance(
@@ -363,6 +386,7 @@ def _from_state_dict(obj: Any, name: str, *, ema: bool = False, container: str |
         raise CheckpointError(f"{name} is not a DenseNet this tool can load: it {exc}") from None
     notes += wrap_notes
     state, origin = normalise_keys(state)
+    check_tensors(state, name)
     unsupported = formats.unsupported_part(list(state))
     if unsupported:
         raise CheckpointError(f"{name} is not a DenseNet this tool can load: it holds {unsupported}")
@@ -378,24 +402,30 @@ def _from_state_dict(obj: Any, name: str, *, ema: bool = False, container: str |
         config, inferred = infer_config(probe)
     except ValueError as exc:
         raise CheckpointError(f"{name} is not a DenseNet state_dict this tool understands: {exc}") from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = build_from_config(config)
+    defaults, assumed = default_meta(config)
+    loaded = dict(loaded or {})
+    size = loaded.pop("input_size", None)
+    if size:
+        defaults["input_size"] = size
+        assumed = [a for a in assumed if not a.startswith("input size")]
+    check_model_cost(config, defaults["input_size"], name)
+    model = _build(config)
     try:
         install_head(model, head)
     except ValueError as exc:
         raise CheckpointError(f"{name} has a classifier head that does not fit the DenseNet: {exc}") from None
     _strict_load(model, state, name)
-    meta, assumed = default_meta(config)
-    meta.update(format="state_dict", format_version=0, source=origin, config=config.to_dict(),
-                family=f"{family}, {origin} keys", head_activation=model.head_activation,
-                assumed=assumed + notes + inferred + head_notes)
     if head is not None:
-        meta["head"] = head.as_dict()
+        defaults["head"] = head.as_dict()
+    defaults["head_activation"] = model.head_activation
+    loaded.setdefault("source", origin)
+    loaded.setdefault("family", f"{family}, {origin} keys")
+    meta = _meta(defaults, config, format="state_dict", format_version=0,
+                 assumed=assumed + notes + inferred + head_notes, **loaded)
     return model, meta
 
 
-def _from_keras(data: bytes, name: str, kind: str) -> tuple[SEDenseNet, dict[str, Any]]:
+def _from_keras(data: bytes, name: str, kind: str) -> tuple[SEDenseNet, CheckpointMeta]:
     """A Keras DenseNet mapped onto torchvision keys, then loaded like any state_dict."""
     try:
         weights = read_keras(data, name, kind)
@@ -404,10 +434,7 @@ def _from_keras(data: bytes, name: str, kind: str) -> tuple[SEDenseNet, dict[str
     except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError) as exc:
         raise CheckpointError(f"{name}: this Keras file is damaged or not a keras.applications-style DenseNet "
                               f"({type(exc).__name__}: {exc}); save it again with model.save('model.keras')") from None
-    model, meta = _from_state_dict(weights.state, name, container=weights.family, extra_notes=weights.notes)
+    model, meta = _from_state_dict(weights.state, name, container=weights.family, extra_notes=weights.notes,
+                                   loaded=dict(family=weights.family, source="keras", input_size=weights.input_size))
     install_head(model, HeadSpec([], weights.head_activation) if weights.head_activation != "softmax" else None)
-    meta.update(family=weights.family, source="keras", head_activation=model.head_activation)
-    if weights.input_size:
-        meta["input_size"] = weights.input_size
-        meta["assumed"] = [a for a in meta["assumed"] if not a.startswith("input size")]
-    return model, meta
+    return model, replace(meta, head_activation=model.head_activation)

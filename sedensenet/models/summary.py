@@ -42,6 +42,7 @@ class ModelSummary:
     std: list[float]
     source: str | None
     assumed: list[str]
+    warnings: list[str]
     epochs_trained: int
     device: str
     se_sites: list[dict[str, Any]]
@@ -69,18 +70,17 @@ def summarise(loaded: LoadedModel) -> ModelSummary:
         se_bias=cfg.se_bias, growth_rate=cfg.growth_rate, block_config=list(cfg.block_config),
         num_init_features=cfg.num_init_features, stem=cfg.stem, num_classes=cfg.num_classes,
         classes=list(loaded.classes), parameters=count_parameters(loaded.model),
-        se_parameters=se_parameters(loaded.model), input_size=loaded.input_size, mean=list(meta["mean"]),
-        std=list(meta["std"]), source=meta.get("source"), assumed=list(meta.get("assumed", [])),
-        epochs_trained=len(meta.get("history") or []), device=str(loaded.device), se_sites=se_site_table(cfg),
-        family=meta.get("family"), head=_head_text(loaded), head_activation=meta.get("head_activation", "softmax"))
+        se_parameters=se_parameters(loaded.model), input_size=loaded.input_size, mean=list(meta.mean),
+        std=list(meta.std), source=meta.source, assumed=list(meta.assumed), warnings=list(meta.warnings),
+        epochs_trained=meta.epochs_trained, device=str(loaded.device), se_sites=se_site_table(cfg),
+        family=meta.family, head=_head_text(loaded), head_activation=meta.head_activation)
 
 
 def _head_text(loaded: LoadedModel) -> str:
     from sedensenet.models.heads import HeadSpec
 
-    head = loaded.meta.get("head")
-    activation = loaded.meta.get("head_activation", "softmax")
-    return HeadSpec.from_dict(head).describe() if isinstance(head, dict) else f"Linear, {activation}"
+    head = loaded.meta.head
+    return HeadSpec.from_dict(head).describe() if head is not None else f"Linear, {loaded.meta.head_activation}"
 
 
 def model_stages(cfg: ModelConfig) -> tuple[list[tuple[str, str, int]], dict[str, str]]:

@@ -86,7 +86,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str, *, demo_n: int = 800,
     cm = confusion_matrix(loaded.model, loader, loaded.device, len(loaded.classes), progress=progress)
     report = report_from_confusion(cm, loaded.classes)
     report.update(checkpoint=str(checkpoint), data=data, se=loaded.config.se,
-                  resize=resize or loaded.meta.get("resize", "crop"))
+                  resize=resize or loaded.meta.resize)
     if split_file is not None:
         report.update(split_file=str(split_file), split=split)
     return report

@@ -10,7 +10,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sedensenet.models.metadata import CheckpointMeta
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,12 @@ def _last_history(path: Path) -> list[dict[str, Any]] | None:
     return list(history) if isinstance(history, list) else None
 
 
-def run_history(meta: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> RunHistory | None:
-    """The history of the checkpoint with metadata ``meta`` (loaded from ``path``, if a file); None if it has none."""
+def run_history(meta: Mapping[str, Any] | CheckpointMeta, path: str | os.PathLike[str] | None = None
+                ) -> RunHistory | None:
+    """The history of the checkpoint with metadata ``meta`` (a loaded checkpoint's :class:`CheckpointMeta` or its
+    plain dict; loaded from ``path``, if a file); None if it has none."""
+    if not isinstance(meta, Mapping):
+        meta = meta.as_dict()
     stored = list(meta.get("history") or [])
     if not stored:
         return None

@@ -272,9 +272,10 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
             raise ConfigError(f"--resume: {last} holds a different architecture ({state.config.arch}, "
                              f"se={state.config.se}); use the same model options as the first run")
         model.load_state_dict(state.model.state_dict())
-        resume = state.meta.get("resume") or {}
-        optimizer.load_state_dict(resume["optimizer"])
-        history = list(state.meta.get("history") or [])
+        if not state.resume or "optimizer" not in state.resume:
+            raise ConfigError(f"--resume: {last} holds no optimiser state; run without --resume")
+        optimizer.load_state_dict(state.resume["optimizer"])
+        history = [dict(h) for h in state.meta.history]
         start_epoch = len(history)
         best = max((h["val_acc"] for h in history), default=-1.0)
         best_model, best_epoch = _resume_best(out, history)
