@@ -148,3 +148,40 @@ def test_attribution_under_concurrency_equals_alone(method: str) -> None:
             else:
                 np.testing.assert_allclose(item, alone[i // 2], rtol=1e-4, atol=1e-6)
     assert all_hooks(model) == 0
+
+
+def test_pooled_copies_share_weights_are_private_and_bounded() -> None:
+    """Attribution runs on pooled copies that share the model's weight storage (no copy), never on a copy another
+    caller holds, and come back hook-free; a copy that no longer shares the weights is replaced."""
+    from sedensenet.analysis.attribution import MAX_POOLED, POOL_ATTR, borrowed_replica, private_replica
+
+    model = tiny("layer")
+    weights = [p.data_ptr() for p in model.parameters()]
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with borrowed_replica(model) as a, borrowed_replica(model) as b:
+        assert a is not b and a is not model
+        assert [p.data_ptr() for p in a.parameters()] == weights  # shared storage, new modules
+        assert not any(p.requires_grad for p in a.parameters()) and all(p.requires_grad for p in model.parameters())
+        a.features.register_forward_hook(lambda *args: None)  # a leftover hook must not survive the pool
+    pool = model.__dict__[POOL_ATTR]
+    assert {id(a), id(b)} == {id(t) for t in pool} and all_hooks(a) == 0
+    with borrowed_replica(model) as again:
+        assert again is b or again is a  # reused, not rebuilt
+    held = [borrowed_replica(model) for _ in range(MAX_POOLED + 2)]
+    for cm in held:
+        cm.__enter__()
+    for cm in held:
+        cm.__exit__(None, None, None)
+    assert len(model.__dict__[POOL_ATTR]) == MAX_POOLED
+    # the deep copy (sanity checks randomise it) owns its weights and carries no pool
+    own = private_replica(model)
+    assert POOL_ATTR not in own.__dict__ and own.features.conv0.weight.data_ptr() != weights[0]
+    # new weights (e.g. a reload into the same model object): the stale copies are not used
+    before = attribute(model, x, "saliency", 1)[0].map
+    with torch.no_grad():
+        for p in model.parameters():
+            p.data = p.data * 1.5  # new storage
+    expected = attribute(private_replica(model), x, "saliency", 1)[0].map
+    after = attribute(model, x, "saliency", 1)[0].map
+    np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(after, before)

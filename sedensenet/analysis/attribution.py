@@ -6,13 +6,15 @@ from Captum's class hierarchy) and whether its map is upsampled. Adding a method
 
 Captum methods temporarily hook or annotate modules (Guided Backprop and DeepLift hook every ReLU), so each
 call runs on a private copy of the model: the shared (cached) model is never touched, and its lock is held only
-while the copy is made.
+while a copy is taken. Copies share the model's weight storage and are pooled per model (deep-copying a few
+hundred modules costs more than a Grad-CAM of the weather model).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,17 +60,66 @@ class Attribution:
     all_zero: bool
 
 
-def private_replica(model: nn.Module) -> nn.Module:
-    """A private eval-mode copy of ``model`` without any hooks (other threads' capture hooks included)."""
-    memo = {id(lock): None for m in model.modules() if (lock := m.__dict__.get(LOCK_ATTR)) is not None}
-    twin = copy.deepcopy(model, memo).eval()
+POOL_ATTR = "_sedensenet_replicas"
+MAX_POOLED = 4  # idle weight-sharing copies kept per model (one per concurrent attribution is enough)
+
+
+def _copy_memo(model: nn.Module) -> dict[int, Any]:
+    """deepcopy memo that leaves out the lock and the replica pool (they belong to the original)."""
+    return {id(v): None for m in model.modules() for k in (LOCK_ATTR, POOL_ATTR) if (v := m.__dict__.get(k))
+            is not None}
+
+
+def _strip(twin: nn.Module) -> nn.Module:
+    """Remove every hook (other threads' capture hooks, a Captum run's leftovers) and the original's lock/pool."""
     for m in twin.modules():
         for hooks in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks, m._backward_pre_hooks):
             hooks.clear()
         m.__dict__.pop(LOCK_ATTR, None)
+        m.__dict__.pop(POOL_ATTR, None)
+    return twin
+
+
+def private_replica(model: nn.Module) -> nn.Module:
+    """A private eval-mode copy of ``model`` with its own weights and no hooks (safe to modify, e.g. to
+    randomise for the sanity check). The caller holds :func:`model_lock`."""
+    twin = _strip(copy.deepcopy(model, _copy_memo(model)).eval())
     for p in twin.parameters():
         p.requires_grad_(False)
     return twin
+
+
+def _shared_replica(model: nn.Module) -> nn.Module:
+    """A hook-free eval-mode copy whose parameters and buffers share the model's storage: the modules are new,
+    the weights are not copied. Must not be modified; only hooks and forward passes touch it."""
+    memo = _copy_memo(model)
+    memo.update({id(p): nn.Parameter(p.detach(), requires_grad=False) for p in model.parameters()})
+    memo.update({id(b): b for b in model.buffers()})
+    return _strip(copy.deepcopy(model, memo).eval())
+
+
+def _same_storage(twin: nn.Module, model: nn.Module) -> bool:
+    """Whether a pooled copy still shares the model's weights (not after ``model.to(...)`` or a weight reload)."""
+    return all(a.data_ptr() == b.data_ptr() for a, b in zip(twin.parameters(), model.parameters(), strict=True))
+
+
+@contextmanager
+def borrowed_replica(model: nn.Module) -> Iterator[nn.Module]:
+    """A weight-sharing private copy of ``model`` for one attribution run: taken from the model's pool (or made),
+    stripped of hooks and returned to the pool afterwards. Concurrent callers never get the same copy."""
+    with model_lock(model):
+        pool: list[nn.Module] = model.__dict__.setdefault(POOL_ATTR, [])
+        twin = pool.pop() if pool else None
+        if twin is None or not _same_storage(twin, model):
+            twin = _shared_replica(model)
+    try:
+        yield twin
+    finally:
+        _strip(twin).eval()
+        with model_lock(model):
+            pool = model.__dict__.setdefault(POOL_ATTR, [])
+            if len(pool) < MAX_POOLED:
+                pool.append(twin)
 
 
 def default_gradcam_layer(model: nn.Module) -> str:
@@ -196,8 +247,24 @@ def attribute(model: nn.Module, x: Tensor, method: str, targets: int | list[int]
     target_list = [targets] * x.shape[0] if isinstance(targets, int) else list(targets)
     if len(target_list) != x.shape[0]:
         raise AttributionError(f"{len(target_list)} targets for a batch of {x.shape[0]} images")
-    with model_lock(model):  # only the copy needs the lock: the run itself touches nothing shared
-        twin = private_replica(model)
+    with borrowed_replica(model) as twin:  # the run touches nothing shared
+        attr = _run(spec, twin, x, target_list, mean, std, layer, smoothgrad, smoothgrad_std, steps, samples)
+    attr = attr.detach().float()
+    raw = None
+    if spec.upsample:
+        attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), interpolate_mode="bilinear")
+        maps = attr[:, 0]
+    else:
+        raw = attr.cpu().numpy()
+        maps = attr.sum(1)
+    maps_np = maps.cpu().numpy()
+    return [Attribution(method, t, maps_np[i], None if raw is None else raw[i], not np.any(maps_np[i]))
+            for i, t in enumerate(target_list)]
+
+
+def _run(spec: Method, twin: nn.Module, x: Tensor, target_list: list[int], mean: Any, std: Any, layer: str | None,
+         smoothgrad: int, smoothgrad_std: float, steps: int, samples: int) -> Tensor:
+    """One Captum run of ``spec`` on the private copy ``twin``; the raw attribution tensor."""
     device = next(twin.parameters()).device
     inp = x.detach().to(device).requires_grad_(True)
     target_layer = None
@@ -219,17 +286,7 @@ def attribute(model: nn.Module, x: Tensor, method: str, targets: int | list[int]
                                 nt_samples_batch_size=max(1, 8 // x.shape[0]), target=target, **kwargs)
         else:
             attr = algo.attribute(inp, target=target, **kwargs)
-    attr = attr.detach().float()
-    raw = None
-    if spec.upsample:
-        attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), interpolate_mode="bilinear")
-        maps = attr[:, 0]
-    else:
-        raw = attr.cpu().numpy()
-        maps = attr.sum(1)
-    maps_np = maps.cpu().numpy()
-    return [Attribution(method, t, maps_np[i], None if raw is None else raw[i], not np.any(maps_np[i]))
-            for i, t in enumerate(target_list)]
+    return attr
 
 
 def signed_map(values: np.ndarray, sign: str) -> np.ndarray:
