@@ -1,4 +1,5 @@
-"""Start the app on a free local port for a benchmark (headless, no file watcher), and stop it afterwards."""
+"""Start the app on a free local port (headless, no file watcher) for a benchmark, the screenshots or the browser
+tests, and stop it afterwards."""
 
 from __future__ import annotations
 
@@ -22,14 +23,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(*extra: str, log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``(url, process)`` of a running ``streamlit run app.py``; XSRF off so a script client can upload."""
+def app_server(*extra: str, log: Path | None = None, xsrf: bool = False) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``(url, process)`` of a running ``streamlit run app.py``. XSRF protection is off unless ``xsrf``: the
+    classroom benchmark's script client uploads without a browser's XSRF cookie."""
     port = free_port()
     out = open(log or os.devnull, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
          "--server.fileWatcherType=none", "--browser.gatherUsageStats=false", "--server.address=127.0.0.1",
-         f"--server.port={port}", "--server.enableXsrfProtection=false", *extra],
+         f"--server.port={port}", f"--server.enableXsrfProtection={str(xsrf).lower()}", *extra],
         cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if k != "SEDENSENET_MODELS"})
     url = f"http://127.0.0.1:{port}"
@@ -42,7 +44,7 @@ def app_server(*extra: str, log: Path | None = None) -> Iterator[tuple[str, subp
             except OSError:
                 time.sleep(0.5)
         else:
-            raise RuntimeError("streamlit did not become healthy")
+            raise RuntimeError(f"streamlit did not become healthy{f'; see {log}' if log else ''}")
         yield url, proc
     finally:
         proc.terminate()

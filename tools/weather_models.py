@@ -72,7 +72,7 @@ def evaluate(path: Path, data: Path) -> dict[str, Any]:
                      "per_class_accuracy": per_class}}
 
 
-def gate_spread(loaded: Any, data: Path, split: str) -> dict[str, float]:
+def gate_std_across_photos(loaded: Any, data: Path, split: str) -> dict[str, float]:
     """Std of every SE layer's gates across the photos of ``split`` (mean over channels): ≥ 0.01 = informative."""
     ds = split_dataset(loaded, data, data / "split.csv", split, checkpoint_transform(loaded.meta))
     gates: dict[str, list[torch.Tensor]] = {}
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded.meta = replace(loaded.meta, resize=results[str(path)]["resize"],
                               input_size=results[str(path)]["input_size"])
         if kind == "se":
-            spread = gate_spread(loaded, args.data, "test")
+            spread = gate_std_across_photos(loaded, args.data, "test")
             print("gate std across test photos per SE layer: min "
                   f"{min(spread.values()):.4f}, max {max(spread.values()):.4f}")
             results[str(path)]["gate_std"] = spread
