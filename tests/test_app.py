@@ -377,3 +377,42 @@ def test_every_page_renders_on_the_default_pair(app: AppTest) -> None:
         app.switch_page(page).run()
         _ok(app)
         assert app.sidebar.selectbox(key="family").value == DEFAULT_FAMILY
+
+
+# ---- the weather pair (real photos) -------------------------------------------------------------------------
+
+@pytest.mark.skipif(not WEATHER, reason="the weather pair is not shipped in assets/models")
+def test_weather_default_analyses_a_shipped_photo_and_a_camera_photo(app: AppTest) -> None:
+    """The default view: a shipped weather photo, its prediction equal to the library's own; then a photo from the
+    camera becomes the analysed image with the library's prediction."""
+    _ok(app)
+    photos = {p.name: p for p in (ROOT / "assets" / "examples" / "weather").glob("*.jpg")}
+    shown = [name for name in photos if f"Analysing **{name}**" in _main_text(app)]
+    assert len(shown) == 1, _main_text(app)
+    classes = _classes("weather")
+    probs = _probs("se", photos[shown[0]].read_bytes(), "weather")
+    assert f"**{classes[int(probs.argmax())]}** ({float(probs.max()):.1%})" in _main_text(app)
+    assert f"The model knows 4 classes: {', '.join(classes)}" in _main_text(app)
+    app.toggle(key="w_use_camera").set_value(True).run()
+    sky = Image.new("RGB", (320, 240), (90, 150, 230))  # a plain blue sky, as a classroom camera might take it
+    buf = io.BytesIO()
+    sky.save(buf, "JPEG")
+    app.camera_input(key="w_camera").set_value(("photo.jpg", buf.getvalue(), "image/jpeg")).run()
+    _ok(app)
+    assert "Analysing **camera-1.jpg**" in _main_text(app)
+    probs = _probs("se", buf.getvalue(), "weather")
+    assert f"**{classes[int(probs.argmax())]}** ({float(probs.max()):.1%})" in _main_text(app)
+
+
+@pytest.mark.skipif(not WEATHER, reason="the weather pair is not shipped in assets/models")
+def test_weather_class_statistics_show_the_stored_real_photo_statistics(app: AppTest) -> None:
+    app.switch_page("pages/class_statistics.py").run()
+    _ok(app)
+    assert app.radio(key="w_stats_source_stored").value == "Stored with the checkpoint"
+    assert not app.main.get("file_uploader")  # nothing to upload on the page
+    assert any(t.value.startswith("Computed on: weather photos, validation + test") for t in app.text)
+    stored = load_checkpoint(MODELS / "weather-se.pt", device="cpu").meta.extra["class_statistics"]
+    specs = figure_specs(app)
+    specificity = specs[0]["data"][0]["y"]
+    assert specificity == pytest.approx([layer["specificity"] for layer in stored["layers"]], rel=1e-6)
+    assert [t["name"] for t in specs[1]["data"]] == stored["classes"]

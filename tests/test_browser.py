@@ -23,7 +23,8 @@ from app_server import app_server  # noqa: E402  (shared with the benchmarks and
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-quic", "--no-first-run"]
+        "--disable-sync", "--disable-quic", "--no-first-run",
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]  # a camera for st.camera_input
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -166,6 +167,30 @@ def test_second_upload_is_analysed_and_shown(browser, app_url, tmp_path) -> None
     _wait_main(page, "Analysing first-star.png")
     _upload(page, second)
     _wait_main(page, "Analysing second-ring.png")
+    _no_exception(page)
+    page.close()
+
+
+WEATHER = all((ROOT / "assets" / "models" / f"weather-{v}.pt").is_file() for v in ("se", "baseline"))
+
+
+@pytest.mark.skipif(not WEATHER, reason="the weather pair is not shipped in assets/models")
+def test_weather_default_photo_camera_and_stored_statistics(browser, app_url) -> None:
+    """The default view as a teacher sees it: a shipped weather photo analysed, a photo taken with the (fake)
+    camera analysed next, and Class statistics showing the stored real-photo statistics without an upload."""
+    page = _open(browser, app_url)
+    text = _main_text(page)
+    assert "Analysing dusk-launch-pad.jpg" in text and "The model knows 4 classes: cloudy, rain, shine, sunrise" in text
+    _no_exception(page)
+    page.locator("[data-testid='stMain']").get_by_text("Take a photo with the camera").click()
+    _idle(page)
+    page.get_by_role("button", name="Take Photo").click(timeout=120_000)
+    _wait_main(page, "Analysing camera-1.jpg")
+    _no_exception(page)
+    _nav(page, "Class statistics")
+    _wait_main(page, "Computed on: weather photos, validation + test")
+    assert "Stored with the checkpoint" in _main_text(page)
+    assert page.locator("[data-testid='stMain'] [data-testid='stPlotlyChart']").count() >= 2
     _no_exception(page)
     page.close()
 

@@ -101,37 +101,74 @@ def _copy_back(key: str) -> None:
 
 # ---- images -------------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _labels_file(mtime: float) -> dict[str, Any]:
+@lru_cache(maxsize=8)
+def _labels_file(path: Path, mtime: float) -> dict[str, Any]:
     try:
-        return json.loads((EXAMPLES / "labels.json").read_text())
+        doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _example_folders() -> list[Path]:
+    """``assets/examples`` and its sub-folders: one example set each (the shapes at the top, ``weather/``…)."""
+    if not EXAMPLES.is_dir():
+        return []
+    return [EXAMPLES, *sorted(d for d in EXAMPLES.iterdir() if d.is_dir())]
+
+
+def _folder_labels(folder: Path) -> dict[str, Any]:
+    path = folder / "labels.json"
+    return _labels_file(path, path.stat().st_mtime) if path.is_file() else {}
 
 
 def example_labels() -> dict[str, Any]:
-    """``labels.json`` beside the shipped examples: ``{file: {"label", "note", …}}``."""
-    path = EXAMPLES / "labels.json"
-    return _labels_file(path.stat().st_mtime) if path.is_file() else {}
+    """Every set's ``labels.json`` (``{file: {"label", "note", "source", …}}``), keyed by the example's path
+    relative to ``assets/examples`` (``circle.png``, ``weather/coffee-cup.jpg``)."""
+    out: dict[str, Any] = {}
+    for folder in _example_folders():
+        prefix = "" if folder == EXAMPLES else f"{folder.name}/"
+        out.update({prefix + k: v for k, v in _folder_labels(folder).items() if not k.startswith("_")})
+    return out
 
 
-def examples() -> list[Path]:
-    """Shipped example images."""
-    if not EXAMPLES.is_dir():
-        return []
-    return sorted(p for p in EXAMPLES.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+def _set_classes(folder: Path) -> set[str]:
+    """The classes a set's photos are meant for: its ``_classes`` entry and every true label in it."""
+    labels = _folder_labels(folder)
+    declared = labels.get("_classes") if isinstance(labels.get("_classes"), list) else []
+    return {str(c) for c in declared} | {str(v["label"]) for k, v in labels.items()
+                                         if not k.startswith("_") and isinstance(v, dict) and v.get("label")}
+
+
+def examples(classes: Sequence[str] = ()) -> list[str]:
+    """Shipped example images (paths relative to ``assets/examples``): the sets meant for a model with
+    ``classes`` first, then the others (still worth trying: they show what an out-of-world image does)."""
+    wanted = set(classes)
+    sets = sorted(_example_folders(), key=lambda f: not (_set_classes(f) & wanted))  # stable: shapes, then a–z
+    return [str(p.relative_to(EXAMPLES)) for folder in sets for p in _ordered(folder)]
+
+
+def _ordered(folder: Path) -> list[Path]:
+    """A set's images in its ``labels.json`` order (the author's first pick first), then the rest a–z."""
+    order = {name: i for i, name in enumerate(_folder_labels(folder))}
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(files, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
 def default_example(classes: Sequence[str]) -> str | None:
-    """The first example whose true label is one of the model's classes; else the first unlabelled photo."""
-    labels, files = example_labels(), examples()
-    for p in files:
-        if (labels.get(p.name) or {}).get("label") in classes:
-            return p.name
-    for p in files:
-        if not (labels.get(p.name) or {}).get("label"):
-            return p.name
-    return files[0].name if files else None
+    """The first example whose true label is one of the model's classes; else the first photo of a set meant for
+    the model; else the first unlabelled photo."""
+    labels, files = example_labels(), examples(classes)
+    for name in files:
+        if (labels.get(name) or {}).get("label") in classes:
+            return name
+    for folder in _example_folders():
+        if folder != EXAMPLES and _set_classes(folder) & set(classes):
+            return next((n for n in files if n.startswith(f"{folder.name}/")), None) or files[0]
+    for name in files:
+        if not (labels.get(name) or {}).get("label"):
+            return name
+    return files[0] if files else None
 
 
 def uploads() -> list[dict[str, Any]]:
@@ -151,9 +188,10 @@ def add_upload(name: str, data: bytes) -> str | None:
     return key
 
 
-def image_options() -> list[str]:
-    """Option keys for the image picker: uploads (newest first), then the shipped examples."""
-    return [u["key"] for u in reversed(uploads())] + [f"example:{p.name}" for p in examples()]
+def image_options(classes: Sequence[str] = ()) -> list[str]:
+    """Option keys for the image picker: uploads (newest first), then the shipped examples (the model's sets
+    first)."""
+    return [u["key"] for u in reversed(uploads())] + [f"example:{name}" for name in examples(classes)]
 
 
 def picture(key: str) -> Picture | None:
@@ -164,9 +202,9 @@ def picture(key: str) -> Picture | None:
                 return Picture(key, u["name"], u["data"], key.split(":", 2)[1], None)
         return None
     name = key.removeprefix("example:")
-    path = EXAMPLES / name
-    if not key.startswith("example:") or path.parent != EXAMPLES or not path.is_file():
+    if not key.startswith("example:") or name not in examples():  # a shipped example, never a path from a link
         return None
+    path = EXAMPLES / name
     info = example_labels().get(name) or {}
     data = path.read_bytes()
-    return Picture(key, name, data, digest(data), info.get("label"), info.get("note", ""))
+    return Picture(key, path.name, data, digest(data), info.get("label"), info.get("note", ""))

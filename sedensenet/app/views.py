@@ -87,7 +87,7 @@ def image_picker(sel: Selection, *, upload: bool = True) -> Picture | None:
             c2.camera_input("Camera", key="w_camera", on_change=_store_camera)
     for err in st.session_state.get("image_errors") or []:
         show_error(f"Image refused: {err}")
-    options = state.image_options()
+    options = state.image_options(sel.loaded.classes)
     if not options:
         st.info("Upload an image to begin.")
         return None
