@@ -224,6 +224,7 @@ def test_target_follows_the_model_and_nothing_expensive_reruns(browser, app_url)
               "&method=integrated_gradients", timeout=120_000)
     _idle(page)
     button = page.get_by_role("button", name="Compute Integrated Gradients")
+    button.wait_for(timeout=240_000)  # never appears if IG had run (or been cached) without a click
     assert button.count() == 1 and not any(t.startswith("Integrated") for t in _chart_titles(page))
     button.click()
     _wait_title(page, "Integrated Gradients → triangle")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sedensenet.cli.output import json_text
+from sedensenet.cli.output import json_text, say
 from sedensenet.device import PRECISIONS
 
 
@@ -128,18 +128,18 @@ def _report(args: argparse.Namespace, out: Path, stats: Any, info: Any, world: i
                           "counts": dict(zip(stats.classes, stats.counts.tolist(), strict=True)),
                           "skipped": stats.skipped, "unreadable": info.errors, "processes": world,
                           "resumed_images": info.resumed, "images_per_s": info.images_per_s,
-                          "specificity_by_depth": [{"layer": n, "specificity": s} for n, s in spec]}, indent=2))
+                          "specificity_by_depth": [{"layer": n, "specificity": s} for n, s in spec]}))
         return
-    print(f"{summary_line(stats)} → {out}")
-    print(f"data: {stats.description}")
+    say(f"{summary_line(stats)} → {out}")
+    say(f"data: {stats.description}")
     if info.resumed:
         print(f"resumed after {info.resumed} images of this process's shard")
     for err in info.errors:
-        print(f"skipped: {err}", file=sys.stderr)
+        say(f"skipped: {err}", file=sys.stderr)
     print(f"{info.images_per_s:.1f} images/s ({world} process{'es' if world > 1 else ''})")
     print("class-specificity by depth:")
     for name, s in spec:
-        print(f"  {name:<44} {s:.4f}")
+        say(f"  {name:<44} {s:.4f}")
 
 
 COMMANDS = (add_stats_parser,)
