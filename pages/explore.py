@@ -47,10 +47,9 @@ with tabs[0]:
             i = st.selectbox("SE layer", range(len(names)), format_func=lambda j: views.layer_label(names[j]),
                              **state.keep("bar_layer", 0, range(len(names))))
             chosen = st.session_state.get("picked_channels", {}).get(names[i], [])
-            rec = cap.records[i]
             event = st.plotly_chart(
-                loads.styled(figures.channel_bars(rec.excitation[0].tolist(), rec.squeeze[0].tolist(),
-                                                  figures.layer_labels(names)[i], chosen), sel.presenter),
+                loads.channel_figure(sel.model_id, pic.digest, sel.presenter, i, tuple(chosen),
+                                     figures.layer_labels(names)[i], cap),
                 width="stretch", key="bars", on_select="rerun", selection_mode=("points", "box"))
             points = getattr(getattr(event, "selection", None), "points", None) or []
             if points:

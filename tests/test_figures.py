@@ -38,14 +38,21 @@ def test_channel_bars_values_and_highlights() -> None:
     colours = list(bar.marker.color)
     assert colours[1] == colours[3] != colours[0] == colours[2]
     assert "after b2" in fig.layout.title.text
+    (line,) = fig.layout.shapes
+    assert (line.y0, line.y1, line.xref) == (0.5, 0.5, "paper")  # the 0.5 reference across the whole plot
+    assert [a.text for a in fig.layout.annotations] == ["gate 0.5"]
 
 
-def test_squeeze_scatter_one_trace_per_layer() -> None:
+def test_squeeze_scatter_every_channel_with_its_layer_and_depth() -> None:
     fig = figures.squeeze_scatter(NAMES, SQ, EXC)
-    assert [t.name for t in fig.data] == ["b1.l1", "b1.l2", "after b2"]
-    for trace, s, e in zip(fig.data, SQ, EXC, strict=True):
-        assert list(trace.x) == s and list(trace.y) == e
-    assert [set(t.marker.color) for t in fig.data] == [{0.0}, {0.5}, {1.0}]  # depth colour, first to last
+    (trace,) = fig.data  # one WebGL trace for every layer
+    assert list(trace.x) == [v for s in SQ for v in s] and list(trace.y) == [v for e in EXC for v in e]
+    layers, channels = list(trace.text), list(trace.customdata)
+    assert layers == [lab for lab, s in zip(["b1.l1", "b1.l2", "after b2"], SQ, strict=True) for _ in s]
+    assert channels == [c for s in SQ for c in range(len(s))]
+    depth = {lab: col for lab, col in zip(layers, trace.marker.color, strict=True)}
+    assert depth == {"b1.l1": 0.0, "b1.l2": 0.5, "after b2": 1.0}  # depth colour, first to last
+    assert list(trace.marker.colorbar.ticktext) == ["b1.l1", "b1.l2", "after b2"]
 
 
 def test_depth_summary_statistics() -> None:

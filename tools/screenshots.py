@@ -1,4 +1,5 @@
-"""Refresh ``docs/screenshots/``: every page of the app in headless Chromium, opened through share links.
+"""Refresh ``docs/screenshots/``: every page of the app in headless Chromium, opened through share links (the
+default weather pair, and the shapes demo once).
 
 Run: ``python tools/screenshots.py`` (needs Chromium at /usr/bin/chromium and Playwright).
 """
@@ -16,15 +17,16 @@ from app_server import app_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-VIEWS = {  # file → (page path, query)
-    "explore.png": ("", "model=shipped:demo&image=disagree-116-heart.png"),
-    "explore-attribution.png": ("", "model=shipped:demo&image=disagree-116-heart.png&view=Attribution"),
-    "compare.png": ("Compare", "model=shipped:demo&image=disagree-116-heart.png"),
-    "class-statistics.png": ("Class_statistics", "model=shipped:demo"),
-    "training.png": ("Training", "model=shipped:demo"),
-    "model.png": ("Model", "model=shipped:demo"),
-    "learn.png": ("Learn", "model=shipped:demo&image=star.png"),
-    "presenter.png": ("", "model=shipped:demo&image=star.png&presenter=1"),
+VIEWS = {  # file → (page path, query); the weather pair is the app's default, the shapes demo stays selectable
+    "explore.png": ("", "image=weather/dusk-launch-pad.jpg"),
+    "explore-attribution.png": ("", "image=weather/hazy-summer-palace.jpg&view=Attribution"),
+    "compare.png": ("Compare", "image=weather/hazy-summer-palace.jpg"),
+    "class-statistics.png": ("Class_statistics", ""),
+    "training.png": ("Training", ""),
+    "model.png": ("Model", ""),
+    "learn.png": ("Learn", "image=weather/dusk-launch-pad.jpg"),
+    "presenter.png": ("", "image=weather/dusk-launch-pad.jpg&presenter=1"),
+    "explore-shapes.png": ("", "model=shipped:demo&image=disagree-116-heart.png"),
 }
 
 

@@ -173,6 +173,15 @@ def se_figures(model_id: str, image_digest: str, presenter: bool, _cap: Capture)
     return styled_figs
 
 
+@st.cache_resource(max_entries=256, show_spinner=False)
+def channel_figure(model_id: str, image_digest: str, presenter: bool, layer_index: int, chosen: tuple[int, ...],
+                   label: str, _cap: Capture) -> go.Figure:
+    """One SE layer's per-channel gates (picked channels highlighted), built once per view."""
+    rec = _cap.records[layer_index]
+    return styled(figures.channel_bars(rec.excitation[0].tolist(), rec.squeeze[0].tolist(), label, chosen),
+                  presenter)
+
+
 @st.cache_resource(max_entries=128, show_spinner=False)
 def prediction_figure(model_id: str, image_digest: str, presenter: bool, k: int, _cap: Capture,
                       _classes: tuple[str, ...]) -> go.Figure:

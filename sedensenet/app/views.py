@@ -4,6 +4,7 @@ the attribution panel and layer labels. Pages compose these; the numbers come fr
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -64,11 +65,11 @@ def _store_camera() -> None:
         st.session_state["image"] = added
 
 
-def _option_label(key: str) -> str:
+def _option_label(key: str, labels: dict) -> str:
     if key.startswith("upload:"):
         return f"{key.split(':', 2)[-1]} (yours)"
     name = key.removeprefix("example:")
-    label = (state.example_labels().get(name) or {}).get("label")
+    label = (labels.get(name) or {}).get("label")
     return f"{Path(name).stem} — example, true label: {label}" if label else f"{Path(name).stem} — example"
 
 
@@ -97,7 +98,9 @@ def image_picker(sel: Selection, *, upload: bool = True) -> Picture | None:
         st.session_state["image"] = default if default in options else options[0]
     thumb, pick = st.columns([1, 5])
     with pick:
-        st.selectbox("Analysed image", options, format_func=_option_label, **state.keep("image", default, options))
+        labels = state.example_labels()
+        st.selectbox("Analysed image", options, format_func=partial(_option_label, labels=labels),
+                     **state.keep("image", default, options))
         pic = state.picture(st.session_state["image"])
         if pic is None:
             return None
