@@ -215,9 +215,9 @@ def recording(model: nn.Module, se_modules: list[SEModule] | None = None) -> Ite
     pending: dict[int, Tensor] = {}
     handles = []
 
-    def on_input(i: int, se: SEModule):
+    def on_input(i: int):
         def hook(_mod: nn.Module, args: tuple[Any, ...]) -> None:
-            if threading.get_ident() == owner and se.pool is None and args and args[0].dim() == 4:
+            if threading.get_ident() == owner and args and args[0].dim() == 4:
                 pending[i] = args[0].detach().float().mean(dim=(2, 3)).clone()
         return hook
 
@@ -241,9 +241,10 @@ def recording(model: nn.Module, se_modules: list[SEModule] | None = None) -> Ite
 
     try:
         for i, se in enumerate(modules):
-            handles.append(se.module.register_forward_pre_hook(on_input(i, se)))
-            if se.pool is not None:
+            if se.pool is not None:  # the module's own pooling gives the squeeze: no second mean over H×W
                 handles.append(se.pool.register_forward_hook(on_pool(i)))
+            else:
+                handles.append(se.module.register_forward_pre_hook(on_input(i)))
             handles.append(se.gate.register_forward_hook(on_gate(i, se)))
         yield records
     finally:
