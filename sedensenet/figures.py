@@ -150,11 +150,12 @@ def excitation_heatmap(names: Sequence[str], rows: Sequence[Sequence[float]], ti
         hovertemplate="%{customdata}<br>channel %{x}<br>excitation %{z:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", title_text="SE layer (forward order)", type="category")
     fig.update_xaxes(title_text="channel")
-    fig.update_layout(title=title or None, height=max(280, 16 * len(rows) + 120),
-                      margin={"t": 40 if title else 10, "b": 70 if marked else 40, "l": 90, "r": 10})
-    if marked:
+    top = (40 if title else 10) + (26 if marked else 0)
+    fig.update_layout(title=title or None, height=max(280, 16 * len(rows) + 120 + (26 if marked else 0)),
+                      margin={"t": top, "b": 40, "l": 90, "r": 10})
+    if marked:  # above the plot: below it the note collided with the x-axis title
         fig.add_annotation(text=f"{FLAG} near-constant layer (gate std < 0.01): likely dead hidden units, "
-                                "an artefact, not a finding", xref="paper", yref="paper", x=0, y=0, yshift=-58,
+                                "an artefact, not a finding", xref="paper", yref="paper", x=0, y=1, yshift=4,
                            xanchor="left", yanchor="bottom", showarrow=False, font={"size": 12})
     return fig
 

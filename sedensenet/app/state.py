@@ -145,26 +145,22 @@ def examples(classes: Sequence[str] = ()) -> list[str]:
     ``classes`` first, then the others (still worth trying: they show what an out-of-world image does)."""
     wanted = set(classes)
     sets = sorted(_example_folders(), key=lambda f: not (_set_classes(f) & wanted))  # stable: shapes, then a–z
-    return [str(p.relative_to(EXAMPLES)) for folder in sets for p in _ordered(folder)]
-
-
-def _ordered(folder: Path) -> list[Path]:
-    """A set's images in its ``labels.json`` order (the author's first pick first), then the rest a–z."""
-    order = {name: i for i, name in enumerate(_folder_labels(folder))}
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-    return sorted(files, key=lambda p: (order.get(p.name, len(order)), p.name))
+    return [str(p.relative_to(EXAMPLES)) for folder in sets
+            for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
 
 
 def default_example(classes: Sequence[str]) -> str | None:
-    """The first example whose true label is one of the model's classes; else the first photo of a set meant for
-    the model; else the first unlabelled photo."""
+    """The first example whose true label is one of the model's classes; else the ``_default`` (or first) photo
+    of a set meant for the model; else the first unlabelled photo."""
     labels, files = example_labels(), examples(classes)
     for name in files:
         if (labels.get(name) or {}).get("label") in classes:
             return name
     for folder in _example_folders():
         if folder != EXAMPLES and _set_classes(folder) & set(classes):
-            return next((n for n in files if n.startswith(f"{folder.name}/")), None) or files[0]
+            chosen = f"{folder.name}/{_folder_labels(folder).get('_default')}"  # the set's own first pick
+            return chosen if chosen in files else next((n for n in files if n.startswith(f"{folder.name}/")),
+                                                        files[0])
     for name in files:
         if not (labels.get(name) or {}).get("label"):
             return name
