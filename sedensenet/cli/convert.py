@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sedensenet.cli.options import add_json
+
 KEPT = ("classes", "input_size", "mean", "std", "history")
 
 
@@ -19,7 +21,7 @@ def add_convert_parser(sub: Any) -> None:
     p.add_argument("target", metavar="OUT", help="sedensenet checkpoint to write (.pt)")
     p.add_argument("--ema", action="store_true",
                    help="take the EMA weights (timm state_dict_ema, ema …) where the file has both")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(p)
     p.set_defaults(handler=_cmd_convert)
 
 

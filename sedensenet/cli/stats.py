@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sedensenet.cli.options import add_device, add_json
 from sedensenet.cli.output import json_text, say
 from sedensenet.device import PRECISIONS
 
@@ -34,7 +35,7 @@ def add_stats_parser(sub: Any) -> None:
                    help="what the data is, kept in the file and shown by the app (default: generated)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward (default 64)")
     p.add_argument("--workers", type=int, default=2, help="data-loading worker processes (default 2)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, mps")
+    add_device(p)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto (default): bf16/fp16 autocast on CUDA, fp32 elsewhere; or force fp32/bf16/fp16")
     p.add_argument("--save-every", type=int, default=50, metavar="N",
@@ -44,7 +45,7 @@ def add_stats_parser(sub: Any) -> None:
     p.add_argument("--demo-n", type=int, default=800, help="images for DATA=demo (default 800)")
     p.add_argument("--demo-seed", type=int, default=12345, help="seed for DATA=demo (default 12345)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print a JSON summary (file, images, specificity by depth)")
+    add_json(p, "print a JSON summary (file, images, specificity by depth)")
     p.set_defaults(handler=_cmd_stats)
 
 

@@ -256,17 +256,9 @@ class ZipBatches:
         return -(-len(self.entries) // self.size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        images: list[Image.Image] = []
-        labels: list[int] = []
-        decoded = iter_zip_images(self.entries, self.meta.input_size)
-        for (_, image), label in zip(decoded, self.labels, strict=True):
-            images.append(image)
-            labels.append(label)
-            if len(images) == self.size:
-                yield preprocess(images, self.meta), torch.tensor(labels)
-                images, labels = [], []
-        if images:
-            yield preprocess(images, self.meta), torch.tensor(labels)
+        for i in range(0, len(self.entries), self.size):  # decode one batch's images only, then batch them
+            images = [image for _, image in iter_zip_images(self.entries[i:i + self.size], self.meta.input_size)]
+            yield from labelled_batches(images, self.labels[i:i + self.size], self.meta, self.size)
 
 
 def labelled_batches(images: Sequence[Image.Image], labels: Sequence[int], meta: CheckpointMeta,

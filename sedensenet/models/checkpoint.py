@@ -44,7 +44,6 @@ RESAVE_HINT = (
 )
 
 Source = str | os.PathLike[str] | bytes | bytearray | IO[bytes]
-PICKLE_MAGIC = b"\x80"  # pickle protocol ≥ 2 starts with PROTO; legacy torch.save files are such pickles
 
 
 __all__ = ["CheckpointError", "CheckpointMeta", "LoadedModel", "load_checkpoint", "save_checkpoint"]
@@ -205,10 +204,6 @@ def _read_bounded(source: Source, max_bytes: int) -> tuple[bytes, str]:
 
 def _safe_load(data: bytes, name: str) -> Any:
     """``torch.load(weights_only=True)`` with every failure turned into an actionable message."""
-    if not data.startswith((b"PK", PICKLE_MAGIC)):  # torch.save writes a zip (or, legacy, a pickle)
-        raise CheckpointError(f"{name} is not a checkpoint file: it is not a PyTorch file (zip or pickle), "
-                              "safetensors, Keras or HDF5. Pick the .pt/.pth/.safetensors/.keras/.h5 file the "
-                              "model was saved to.")
     try:
         with warnings.catch_warnings(), torch.serialization.safe_globals(formats.safe_globals()):
             warnings.simplefilter("ignore")
@@ -276,7 +271,7 @@ def load_checkpoint(source: Source, *, device: str | torch.device = "auto",
     resume = None
     if kind in ("hdf5", "keras"):
         model, meta = _from_keras(data, name, kind)
-    elif kind in ("torchscript", "onnx", "tf-checkpoint", "tf-savedmodel"):
+    elif kind in ("torchscript", "onnx", "tf-checkpoint", "tf-savedmodel", "unknown"):
         raise CheckpointError(str(formats.refuse(kind, name)))
     elif kind == "safetensors":
         try:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+PICKLE_MAGIC = b"\x80"  # pickle protocol ≥ 2 starts with PROTO; legacy (non-zip) torch.save files are such pickles
 EMA_ENV = "SEDENSENET_WEIGHTS"  # "ema": prefer exponential-moving-average weights where a file has both
 # Entries holding the model's weights, in the order they are tried (the EMA entries last: they are the choice only
 # when asked for, or when they are all there is).
@@ -50,7 +51,7 @@ class FormatError(ValueError):
 
 def sniff(data: bytes, name: str = "") -> str:
     """``hdf5``, ``keras`` (zip with config.json), ``torchscript``, ``torch``, ``safetensors``, ``onnx``,
-    ``tf-checkpoint`` or ``unknown`` (left to the PyTorch reader and its messages)."""
+    ``tf-checkpoint`` or ``unknown`` (none of them: not a checkpoint file)."""
     lower = name.lower()
     if data.startswith(HDF5_MAGIC):
         return "hdf5"
@@ -75,6 +76,8 @@ def sniff(data: bytes, name: str = "") -> str:
     if data.startswith(b"model_checkpoint_path") or re.search(r"\.(index|data-\d{5}-of-\d{5})$", lower) or (
             lower.endswith(".pb") and b"saved_model" in data[:4096]):
         return "tf-checkpoint"
+    if data.startswith(PICKLE_MAGIC):
+        return "torch"
     return "unknown"
 
 
@@ -100,6 +103,8 @@ def refuse(kind: str, name: str) -> FormatError:
                          "(Keras 3), and load that file.",
         "tf-savedmodel": f"{name} is a TensorFlow SavedModel: not supported. In Keras, load it and save "
                          "model.save('model.keras') or model.save_weights('weights.h5'), then load that file.",
+        "unknown": f"{name} is not a checkpoint file: it is not a PyTorch file (zip or pickle), safetensors, Keras "
+                   "or HDF5. Pick the .pt/.pth/.safetensors/.keras/.h5 file the model was saved to.",
     }
     return FormatError(messages[kind])
 
