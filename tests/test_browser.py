@@ -135,6 +135,15 @@ def test_upload_photo_explore_switch_and_compare(browser) -> None:
             page.screenshot(path=str(ARTIFACTS / f"{name.lower().replace(' ', '-')}.png"), full_page=True)
             if name == "Compare":
                 assert "Top-1 agree" in _main_text(page)
+            if name == "Training":  # defect 8: every trained epoch is plotted, not only up to the best one
+                import torch
+
+                meta = torch.load(ROOT / "assets" / "models" / "demo-se.pt", weights_only=True)["meta"]
+                assert meta["best_epoch"] < len(meta["history"])  # so the check can tell the two apart
+                plotted = page.evaluate("() => Math.max(...[...document.querySelectorAll("
+                                        "'[data-testid=stMain] .js-plotly-plot')].flatMap("
+                                        "g => g.data.map(t => t.x.length)))")
+                assert plotted == len(meta["history"])
             if name in ("Compare", "Learn"):
                 assert "Analysing photo-astronaut.jpg" in _main_text(page)  # the same image, named
                 thumb = page.locator("[data-testid='stMain'] [data-testid='stImage'] img").first
