@@ -99,6 +99,22 @@ def test_generated_flags_handle_optional_strings_and_switches() -> None:
     assert "a split file" in parser.format_help() and "(default red)" in parser.format_help()
 
 
+def test_dataclass_flags_parse_back_into_the_same_training_configuration() -> None:
+    """The stored training command of a run is its configuration: flags → parser → the same TrainConfig."""
+    from sedensenet.cli.options import dataclass_flags
+
+    configs = [TrainConfig(), TrainConfig(data="my photos/", split_file="s.csv", arch="densenet_bc", depth=40,
+                                          se="block", se_bias=True, augment=False, amp=False, lr=0.123456789,
+                                          weight_decay=5e-4, ema=0.98, label_smoothing=1e-7, seed=0, input_size=96)]
+    for cfg in configs:
+        flags = dataclass_flags(cfg, always=("seed",))
+        assert flags.count("--seed") == 1
+        args = build_parser().parse_args(["train", *flags])
+        assert TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)}) == cfg
+    assert dataclass_flags(TrainConfig()) == []  # defaults are not spelled out
+    assert "--no-augment" in dataclass_flags(configs[1]) and "--se-bias" in dataclass_flags(configs[1])
+
+
 def test_info_json_describes_checkpoint(tmp_path: Path, capsys) -> None:
     model = build_model("densenet_bc", depth=40, growth=12, se="layer", reduction=4, num_classes=3)
     path = save_checkpoint(tmp_path / "m.pt", model, {"classes": ["a", "b", "c"], "input_size": 40,

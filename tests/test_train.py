@@ -172,3 +172,71 @@ def test_offline_cifar_fails_fast_with_a_clear_message(tmp_path: Path, monkeypat
     assert done.returncode == 2
     assert "cifar100 is not in" in done.stderr and "Traceback" not in done.stderr
     assert not any(tmp_path.iterdir())  # nothing half-downloaded
+
+
+def test_ema_follows_the_exponential_recurrence_for_weights_and_batchnorm_statistics() -> None:
+    import torch
+    from torch import nn
+
+    from sedensenet.training.loop import _ema_of, run_epoch
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    data = [(torch.randn(8, 3, 6, 6), torch.randint(0, 2, (8,))) for _ in range(5)]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    decay = 0.7
+    ema = _ema_of(model, decay)
+    trajectory: list[dict[str, torch.Tensor]] = []
+    optimizer.register_step_post_hook(
+        lambda *_: trajectory.append({k: v.detach().clone() for k, v in model.state_dict().items()}))
+    run_epoch(model, data, torch.device("cpu"), optimizer=optimizer, cfg=TrainConfig(quiet=True, lr=0.5),
+              total_steps=5, ema=ema)
+    assert len(trajectory) == 5
+    expected = dict(trajectory[0])  # the first update copies, then e ← d·e + (1−d)·p
+    for state in trajectory[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * v if v.is_floating_point() else v
+                    for k, v in state.items()}
+    averaged = ema.module.state_dict()
+    for name in ("0.weight", "4.bias", "1.running_mean", "1.running_var"):
+        torch.testing.assert_close(averaged[name], expected[name])
+    assert not torch.allclose(averaged["0.weight"], trajectory[-1]["0.weight"])  # an average, not the last step
+
+
+def test_ema_run_validates_selects_and_saves_the_average(tmp_path: Path) -> None:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from sedensenet.data.datasets import build_datasets
+
+    cfg = _cfg(tmp_path, epochs=1, ema=0.5)
+    result = train(cfg)
+    best = load_checkpoint(result.best_path, device="cpu")
+    last = load_checkpoint(result.last_path, device="cpu")
+    ema_state = last.resume["ema"]
+    for name, value in best.model.state_dict().items():
+        torch.testing.assert_close(value, ema_state[f"module.{name}"])
+    raw = last.model.state_dict()
+    assert any(not torch.equal(v, raw[k]) for k, v in best.model.state_dict().items() if v.is_floating_point())
+    # the history's validation accuracy is the saved model's
+    val = build_datasets(cfg).val
+    correct = sum(int((best.model(x).argmax(1) == y).sum()) for x, y in DataLoader(val, batch_size=16))
+    assert correct / len(val) == pytest.approx(best.meta.history[0]["val_acc"])
+
+
+def test_ema_resume_continues_the_same_average(tmp_path: Path) -> None:
+    import torch
+
+    first = train(_cfg(tmp_path, epochs=1, ema=0.8))
+    before = load_checkpoint(first.last_path, device="cpu").resume["ema"]
+    resumed = train(_cfg(tmp_path, epochs=2, ema=0.8, resume=True))
+    after = load_checkpoint(resumed.last_path, device="cpu").resume["ema"]
+    assert int(before["n_averaged"]) == 3 and int(after["n_averaged"]) == 6  # 3 steps per epoch, not restarted
+    # the average moved on from where the first run left it
+    name = "module.classifier.weight"
+    assert not torch.equal(before[name], after[name])
+    (tmp_path / "c").mkdir()
+    train(_cfg(tmp_path / "c", epochs=1))
+    with pytest.raises(ValueError, match="trained without --ema"):
+        train(_cfg(tmp_path / "c", epochs=2, ema=0.8, resume=True))
+    with pytest.raises(ValueError, match="decay per step in"):
+        _cfg(tmp_path, ema=1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from sedensenet import load_checkpoint
 from sedensenet.analysis.capture import capture_excitations
 from sedensenet.analysis.statistics import excitation_stats
+from sedensenet.cli.main import build_parser
 from sedensenet.data.images import eval_transform, load_image, preprocess
 from sedensenet.training.evaluate import evaluate_checkpoint, split_dataset
 
@@ -41,8 +43,13 @@ def test_shipped_weather_model_is_small_and_carries_its_provenance(variant: str)
     assert loaded.classes == CLASSES
     assert loaded.config.se == ("layer" if variant == "se" else "none")
     assert "doi:10.17632/4drtyfjtfy.1" in meta["dataset"] and "CC BY 4.0" in meta["dataset"]
-    assert meta["training_command"].startswith("sedensenet train ") and "--split-file" in meta["training_command"]
-    assert f"--seed {meta['train_args']['seed']}" in meta["training_command"]
+    # the stored command parses back into the stored training arguments (data paths made repo-relative)
+    program, command, *flags = shlex.split(meta["training_command"])
+    assert (program, command) == ("sedensenet", "train") and "--pair" in flags
+    args = vars(build_parser().parse_args([command, *flags]))
+    assert args["split_file"] == "../shared/data/weather/split.csv"
+    stored = {k: v for k, v in meta["train_args"].items() if k not in ("data", "split_file", "out")}
+    assert {k: args[k] for k in stored} == {**stored, "se": "layer"}  # one --pair command trains both
     ev = meta["evaluation"]
     assert ev["split"] == "test" and ev["n"] == 169
     cm = np.array(ev["confusion_matrix"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 from dataclasses import replace
@@ -28,22 +29,22 @@ from torch.utils.data import ConcatDataset, DataLoader
 from sedensenet import load_checkpoint, save_checkpoint
 from sedensenet.analysis.capture import capture_excitations
 from sedensenet.analysis.statistics import excitation_stats
+from sedensenet.cli.options import dataclass_flags
 from sedensenet.data.images import RESIZE_MODES, checkpoint_transform
 from sedensenet.training.evaluate import confusion_matrix, split_dataset
 from sedensenet.training.history import best_epoch_of
+from sedensenet.training.loop import TrainConfig
 
 CITATION = ("Ajayi, Gbeminiyi (2018). Multi-class Weather Dataset for Image Classification. Mendeley Data, V1. "
             "doi:10.17632/4drtyfjtfy.1. Licence CC BY 4.0.")
 
 
 def training_command(train_args: dict[str, Any]) -> str:
-    """The ``sedensenet train`` command line that reproduces ``train_args`` (data paths relative to the repo)."""
-    a = train_args
-    return (f"sedensenet train --data ../shared/data/weather --split-file ../shared/data/weather/split.csv "
-            f"--arch {a['arch']} --input-size {a['input_size']} --epochs {a['epochs']} --se layer "
-            f"--reduction {a['reduction']} --se-bias --label-smoothing {a['label_smoothing']:g} "
-            f"--color-jitter {a['color_jitter']:g} --workers 0 --seed {a['seed']} --pair "
-            "--out models/weather-se.pt")
+    """The ``sedensenet train --pair`` command line that reproduces the SE model's ``train_args`` (every flag that
+    differs from its default; data paths relative to the repository)."""
+    cfg = TrainConfig(**{**train_args, "data": "../shared/data/weather",
+                         "split_file": "../shared/data/weather/split.csv", "out": "models/weather-se.pt"})
+    return shlex.join(["sedensenet", "train", *dataclass_flags(cfg, always=("arch", "se", "seed")), "--pair"])
 
 
 def _accuracy(loaded: Any, data: Path, split: str, size: int, resize: str) -> tuple[float, list[list[int]]]:
@@ -95,6 +96,7 @@ def class_statistics(loaded: Any, data: Path) -> dict[str, Any]:
 def ship(se: Path, base: Path, results: dict[str, dict[str, Any]], data: Path, out: Path) -> None:
     """Write the shipped pair with provenance, test accuracy and (SE model) stored class statistics."""
     out.mkdir(parents=True, exist_ok=True)
+    command = training_command(load_checkpoint(se, device="cpu").meta.train_args)  # one command trains both
     for path, name in ((se, "weather-se.pt"), (base, "weather-baseline.pt")):
         loaded = load_checkpoint(path, device="cpu")
         r = results[str(path)]
@@ -107,7 +109,7 @@ def ship(se: Path, base: Path, results: dict[str, dict[str, Any]], data: Path, o
                                 "confusion_matrix": r["test"]["confusion_matrix"],
                                 "val_accuracy_by_view": r["val"],
                                 "view": f"{r['resize']} at {r['input_size']}² (chosen on validation)"},
-                    training_command=training_command(meta["train_args"]))
+                    training_command=command)
         loaded.meta = replace(loaded.meta, resize=r["resize"], input_size=r["input_size"])
         if loaded.config.se != "none":
             meta["class_statistics"] = class_statistics(loaded, data)

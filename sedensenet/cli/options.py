@@ -61,6 +61,22 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *,
     return made
 
 
+def dataclass_flags(obj: Any, *, always: tuple[str, ...] = ()) -> list[str]:
+    """The flags that :func:`add_dataclass_arguments` parses back into ``obj``: one per field whose value is not its
+    default, and the fields named in ``always`` (a stored run's exact command line, without every default)."""
+    out: list[str] = []
+    for f in fields(obj):
+        value, default = getattr(obj, f.name), (None if f.default is MISSING else f.default)
+        flag = f.metadata.get("flag")
+        if isinstance(value, bool):  # a switch says only that it differs from its default
+            if value != default:
+                out.append(flag or ("--no-" if default else "--") + f.name.replace("_", "-"))
+        elif value != default or f.name in always:
+            text = "none" if value is None else repr(value) if isinstance(value, float) else str(value)
+            out += [flag or "--" + f.name.replace("_", "-"), text]
+    return out
+
+
 def _add_field(group: Any, f: Field[Any], hint: Any, meta: Mapping[str, Any]) -> None:
     default = None if f.default is MISSING else f.default
     help_text = (meta.get("help") or "").replace("%", "%%")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
@@ -64,6 +65,9 @@ class TrainConfig:
     schedule: str = option("cosine", "after a short warm-up: cosine decay, or ×0.1 at 50% and 75% (step)",
                            group="optimisation", choices=("cosine", "step", "none"))
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss", group="optimisation")
+    ema: float | None = option(None, "keep an exponential moving average of the weights (and BatchNorm statistics) "
+                               "with this decay per step, e.g. 0.98; validation, selection and the saved "
+                               "checkpoint use the average", group="optimisation")
     augment: bool = option(True, "turn off data augmentation", group="data")
     color_jitter: float = option(0.2, "brightness/contrast/saturation jitter (never hue; 0 turns it off)",
                                  group="data")
@@ -91,6 +95,8 @@ class TrainConfig:
             raise ConfigError("epochs and batch size must be ≥ 1")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError("label smoothing must be in [0, 1)")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ConfigError(f"--ema is a decay per step in (0, 1), e.g. 0.98; got {self.ema}")
 
     @property
     def learning_rate(self) -> float:
@@ -196,8 +202,9 @@ def _all_reduce(values: list[float], device: torch.device) -> list[float]:
 
 def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, *, optimizer: torch.optim.Optimizer | None,
               cfg: TrainConfig, step0: int = 0, total_steps: int = 1, desc: str = "",
-              fingerprints: list[str] | None = None) -> dict[str, float]:
-    """One pass over ``loader``; trains when ``optimizer`` is given. Returns loss, accuracy, images/s."""
+              fingerprints: list[str] | None = None, ema: AveragedModel | None = None) -> dict[str, float]:
+    """One pass over ``loader``; trains when ``optimizer`` is given (updating ``ema`` after every step).
+    Returns loss, accuracy, images/s."""
     train = optimizer is not None
     model.train(train)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing if train else 0.0)
@@ -227,6 +234,8 @@ def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, *, opt
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
+                if ema is not None:
+                    ema.update_parameters(_unwrapped(model))
                 step += 1
             loss_sum += float(loss.detach()) * y.numel()
             correct += int((logits.argmax(1) == y).sum())
@@ -239,6 +248,17 @@ def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, *, opt
     seconds = time.perf_counter() - start
     return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "images_per_s": seen / seconds,
             "seconds": seconds, "steps": step - step0}
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _ema_of(model: nn.Module, decay: float | None) -> AveragedModel | None:
+    """The weight average ``--ema`` asks for: parameters and BatchNorm buffers, so the average evaluates as is."""
+    if decay is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _last_path(out: Path) -> Path:
@@ -264,6 +284,7 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
     best_model: SEDenseNet | None = None  # CPU copy of the best weights: the best file is rewritten every epoch
     best_epoch = 0
     optimizer = _optimizer(cfg, model)
+    ema_state: dict[str, Any] | None = None
     if cfg.resume:
         if not last.is_file():
             raise MissingFileError(f"--resume: no {last} to resume from; run without --resume first")
@@ -275,6 +296,9 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
         if not state.resume or "optimizer" not in state.resume:
             raise ConfigError(f"--resume: {last} holds no optimiser state; run without --resume")
         optimizer.load_state_dict(state.resume["optimizer"])
+        if cfg.ema is not None and "ema" not in state.resume:
+            raise ConfigError(f"--resume: {last} was trained without --ema; resume without it or start afresh")
+        ema_state = state.resume.get("ema") if cfg.ema is not None else None
         history = [dict(h) for h in state.meta.history]
         start_epoch = len(history)
         best = max((h["val_acc"] for h in history), default=-1.0)
@@ -283,6 +307,9 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
     model.to(device)
     if cfg.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    ema = _ema_of(model, cfg.ema)
+    if ema is not None and ema_state is not None:
+        ema.load_state_dict(ema_state)
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -295,8 +322,9 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
         seed_everything(cfg.seed * 7919 + epoch)
         tr = run_epoch(net, _loader(spec.train, cfg, True, epoch), device, optimizer=optimizer, cfg=cfg,
                        step0=epoch * steps_per_epoch, total_steps=total, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       fingerprints=fingerprints)
-        va = run_epoch(net, _loader(spec.val, cfg, False, epoch), device, optimizer=None, cfg=cfg, desc="val")
+                       fingerprints=fingerprints, ema=ema)
+        judged = ema.module if ema is not None else net  # what is validated, selected and saved
+        va = run_epoch(judged, _loader(spec.val, cfg, False, epoch), device, optimizer=None, cfg=cfg, desc="val")
         row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": va["loss"],
                "val_acc": va["acc"], "lr": optimizer.param_groups[0]["lr"], "seconds": tr["seconds"] + va["seconds"],
                "images_per_s": tr["images_per_s"]}
@@ -307,12 +335,15 @@ def train(cfg: TrainConfig, *, log: Log = print, spec: DatasetSpec | None = None
                 f"{row['seconds']:.1f}s ({tr['images_per_s']:.0f} img/s)")
             if va["acc"] > best:
                 best, best_epoch = va["acc"], epoch + 1
-                best_model = _cpu_copy(model)
+                best_model = _cpu_copy(ema.module if ema is not None else model)
             # both files carry every epoch so far (the best one would otherwise stop at its own epoch)
             meta = {**meta_base, "history": history, "best_epoch": best_epoch}
             if best_model is not None:
                 save_checkpoint(out, best_model, meta)
-            save_checkpoint(last, model, {**meta, "resume": {"optimizer": optimizer.state_dict()}})
+            resume = {"optimizer": optimizer.state_dict()}
+            if ema is not None:
+                resume["ema"] = ema.state_dict()
+            save_checkpoint(last, model, {**meta, "resume": resume})
     if world > 1:
         dist.barrier()
     return TrainResult(best_path=out, last_path=last, history=history, best_val_acc=best,
