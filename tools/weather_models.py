@@ -2,13 +2,14 @@
 
 Run after training the pairs (README, "The weather models"):
 
-    python tools/weather_models.py RUNS_DIR --data ../shared/data/weather --ship assets/models
+    python tools/weather_models.py RUNS_DIR [RUNS_DIR ...] --data ../shared/data/weather --ship assets/models
 
-RUNS_DIR holds ``seed<N>/weather-se.pt`` and ``seed<N>/weather-baseline.pt``. For every model the square view
-(centre crop or letterbox) is chosen on the validation split; the test split is evaluated once per model with
-that view. The shipped pair is the seed whose SE model is best on validation; its SE model carries the class-wise
-excitation statistics of the validation + test photos (numbers only) and both carry the dataset citation, the
-split, their test accuracy and the exact training command.
+Each RUNS_DIR (one per recipe) holds ``seed<N>/weather-se.pt`` and ``seed<N>/weather-baseline.pt``. For every
+model the square view (centre crop or letterbox) is chosen on the validation split; the test split is evaluated
+once per model with that view. The shipped pair is the seed whose SE model is best on validation over every recipe
+given (ties: the lower validation loss); its SE model carries the class-wise excitation statistics of the
+validation + test photos (numbers only) and both carry the dataset citation, the split, their test accuracy and
+the exact training command.
 """
 
 from __future__ import annotations
@@ -55,20 +56,31 @@ def _accuracy(loaded: Any, data: Path, split: str, size: int, resize: str) -> tu
     return float(cm.diag().sum() / cm.sum()), cm.tolist()
 
 
+@torch.inference_mode()
+def _val_loss(loaded: Any, data: Path, size: int, resize: str) -> float:
+    """Mean cross-entropy on the validation photos with one view (breaks accuracy ties between models)."""
+    tf = checkpoint_transform(loaded.meta, input_size=size, resize=resize)
+    ds = split_dataset(loaded, data, data / "split.csv", "val", tf)
+    losses = [torch.nn.functional.cross_entropy(loaded.model(x), y, reduction="sum")
+              for x, y in DataLoader(ds, batch_size=64)]
+    return float(sum(losses) / len(ds))
+
+
 def evaluate(path: Path, data: Path) -> dict[str, Any]:
     """Validation accuracy of every square view (crop or letterbox, at the training size or 8/7 or 9/7 of it:
     random-resized-crop training makes objects look larger than a plain resize does), the view chosen on
-    validation (ties: the smaller size, then crop), and the test report with it."""
+    validation (ties: the smaller size, then crop), its validation loss, and the test report with it."""
     loaded = load_checkpoint(path, device="cpu")
     base = loaded.input_size
     views = [(size, mode) for size in (base, round(base * 8 / 7), round(base * 9 / 7)) for mode in RESIZE_MODES]
     val = {f"{mode}@{size}": _accuracy(loaded, data, "val", size, mode)[0] for size, mode in views}
     size, mode = max(views, key=lambda v: (val[f"{v[1]}@{v[0]}"], -v[0], v[1] == "crop"))
     loaded.meta = replace(loaded.meta, input_size=size, resize=mode)
+    val_loss = _val_loss(loaded, data, size, mode)
     accuracy, cm = _accuracy(loaded, data, "test", size, mode)
     totals = np.array(cm).sum(1)
     per_class = {c: float(cm[i][i] / totals[i]) for i, c in enumerate(loaded.classes)}
-    return {"val": val, "resize": mode, "input_size": size,
+    return {"val": val, "val_loss": val_loss, "resize": mode, "input_size": size,
             "test": {"accuracy": accuracy, "n": int(totals.sum()), "confusion_matrix": cm,
                      "per_class_accuracy": per_class}}
 
@@ -122,37 +134,50 @@ def ship(se: Path, base: Path, results: dict[str, dict[str, Any]], data: Path, o
         print(f"wrote {out / name} ({(out / name).stat().st_size / 2**20:.2f} MiB)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("runs", type=Path)
-    p.add_argument("--data", type=Path, default=Path("../shared/data/weather"))
-    p.add_argument("--ship", type=Path, default=None, help="write the chosen pair here")
-    p.add_argument("--json", type=Path, default=None, help="also write every number to this JSON file")
-    args = p.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    seeds = sorted(d for d in args.runs.glob("seed*") if (d / "weather-se.pt").is_file()
-                   and (d / "weather-baseline.pt").is_file())
-    if not seeds:
-        print(f"no seed*/weather-se.pt + weather-baseline.pt pairs under {args.runs}", file=sys.stderr)
-        return 2
-    results: dict[str, dict[str, Any]] = {}
-    for d in seeds:
-        for kind in ("se", "baseline"):
-            path = d / f"weather-{kind}.pt"
-            results[str(path)] = evaluate(path, args.data)
-            r = results[str(path)]
-            views = " ".join(f"{k} {v:.4f}" for k, v in r["val"].items())
-            print(f"{d.name} {kind:<8} val {views} → {r['resize']}@{r['input_size']}; test "
-                  f"{r['test']['accuracy']:.4f}", flush=True)
-    print("\n| model | " + " | ".join(d.name for d in seeds) + " | mean ± std |")
+def _seeds(runs: Path) -> list[Path]:
+    return sorted(d for d in runs.glob("seed*") if (d / "weather-se.pt").is_file()
+                  and (d / "weather-baseline.pt").is_file())
+
+
+def _table(runs: Path, seeds: list[Path], results: dict[str, dict[str, Any]]) -> None:
+    print(f"\n{runs}\n| model | " + " | ".join(d.name for d in seeds) + " | mean ± std |")
     print("|---|" + "---|" * (len(seeds) + 1))
     for kind in ("se", "baseline"):
         accs = [results[str(d / f"weather-{kind}.pt")]["test"]["accuracy"] * 100 for d in seeds]
         spread = statistics.stdev(accs) if len(accs) > 1 else float("nan")
         print(f"| {kind} test acc (%) | " + " | ".join(f"{a:.2f}" for a in accs) +
               f" | {statistics.mean(accs):.2f} ± {spread:.2f} |")
-    best = max(seeds, key=lambda d: max(results[str(d / "weather-se.pt")]["val"].values()))
-    print(f"\nselected on validation: {best.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", type=Path, nargs="+", help="one folder per recipe, each with seed<N>/ pairs")
+    p.add_argument("--data", type=Path, default=Path("../shared/data/weather"))
+    p.add_argument("--ship", type=Path, default=None, help="write the chosen pair here")
+    p.add_argument("--json", type=Path, default=None, help="also write every number to this JSON file")
+    args = p.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    recipes = {runs: _seeds(runs) for runs in args.runs}
+    for runs, seeds in recipes.items():
+        if not seeds:
+            print(f"no seed*/weather-se.pt + weather-baseline.pt pairs under {runs}", file=sys.stderr)
+            return 2
+    results: dict[str, dict[str, Any]] = {}
+    for seeds in recipes.values():
+        for d in seeds:
+            for kind in ("se", "baseline"):
+                path = d / f"weather-{kind}.pt"
+                results[str(path)] = r = evaluate(path, args.data)
+                views = " ".join(f"{k} {v:.4f}" for k, v in r["val"].items())
+                print(f"{d} {kind:<8} val {views} → {r['resize']}@{r['input_size']} (val loss "
+                      f"{r['val_loss']:.4f}); test {r['test']['accuracy']:.4f}", flush=True)
+    for runs, seeds in recipes.items():
+        _table(runs, seeds, results)
+    # the shipped pair: the SE model best on validation over every recipe (ties: the lower validation loss)
+    candidates = [d for seeds in recipes.values() for d in seeds]
+    best = max(candidates, key=lambda d: (max(results[str(d / "weather-se.pt")]["val"].values()),
+                                          -results[str(d / "weather-se.pt")]["val_loss"]))
+    print(f"\nselected on validation: {best}")
     for kind in ("se", "baseline"):
         path = best / f"weather-{kind}.pt"
         loaded = load_checkpoint(path, device="cpu")
