@@ -1,6 +1,6 @@
 """The weather model's costs, measured side by side in one process.
 
-(f) one CPU forward of the weather model (demo layout, 112²) / DenseNet-121 at 224² (batch 1).
+(f) one CPU forward of the weather model (demo layout, at its input size) / DenseNet-121 at 224² (batch 1).
 (g) the Explore request on the weather model: image bytes → decode → prediction + every SE record + Integrated
     Gradients (32 steps) + Grad-CAM; median seconds (target ≤ 0.5 s on 2 cores).
 
