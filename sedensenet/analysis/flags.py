@@ -1,8 +1,9 @@
 """Warnings about SE layers whose gates carry no information (so a reader does not mistake them for findings).
 
 A layer whose gates are (almost) the same for every channel of every image shown only rescales its whole input
-by one number; with ``σ(0) = 0.5`` this is what a layer with dead (always-zero) ReLU hidden units produces, and
-nearly what one whose weights weight decay has shrunk towards zero produces (gates ≈ 0.5 ± a little).
+by one number. A layer with dead (always-zero) ReLU hidden units does that on every image (each gate is σ(bias),
+σ(0) = 0.5 without biases), and so, nearly, does one whose SE weights learned almost nothing to switch. The flag
+sees only the images shown: on one image it can also mark a layer that happens to gate that image evenly.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import numpy as np
 from sedensenet.errors import ConfigError
 
 NEAR_CONSTANT_STD = 0.01
-NEAR_CONSTANT_NOTE = ("near-constant: this SE layer passes every channel at ≈ the same gate — dead hidden units, or "
-                      "a layer that learned almost no gating: an artefact of training, not a finding")
+NEAR_CONSTANT_NOTE = ("near-constant: this SE layer passes every channel at ≈ the same gate here — if it does on "
+                      "every image, an artefact of training (dead or barely trained SE units), not a finding")
 
 
 def gate_spread(excitation: Any) -> float:
