@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from sedensenet.analysis.flags import NEAR_CONSTANT_CAUSE, NEAR_CONSTANT_STD
 from sedensenet.errors import SedensenetError
 from sedensenet.text import clean_text
 
@@ -154,8 +155,8 @@ def excitation_heatmap(names: Sequence[str], rows: Sequence[Sequence[float]], ti
     fig.update_layout(title=title or None, height=max(280, 16 * len(rows) + 120 + (26 if marked else 0)),
                       margin={"t": top, "b": 40, "l": 90, "r": 10})
     if marked:  # above the plot: below it the note collided with the x-axis title
-        fig.add_annotation(text=f"{FLAG} near-constant layer here (gate std < 0.01): flat on every image = dead or "
-                                "barely trained SE units, not a finding",
+        fig.add_annotation(text=f"{FLAG} near-constant layer here (gate std < {NEAR_CONSTANT_STD}): flat on every "
+                                f"image = {NEAR_CONSTANT_CAUSE}, not a finding",
                            xref="paper", yref="paper", x=0, y=1, yshift=4,
                            xanchor="left", yanchor="bottom", showarrow=False, font={"size": 12})
     return fig
@@ -229,9 +230,9 @@ def depth_summary(names: Sequence[str], excitations: Sequence[Sequence[float]],
         fig.add_trace(go.Scatter(
             x=[labels[i] for i in flagged], y=[mean[i] for i in flagged], mode="markers",
             marker={"symbol": "x", "size": 12, "color": "#D62728"},
-            name=f"{FLAG} near-constant here (gate std < 0.01)",
-            hovertemplate="%{x}: near-constant gates here (std < 0.01)<br>"
-                          "flat on every image = dead or barely trained SE units<extra></extra>"))
+            name=f"{FLAG} near-constant here (gate std < {NEAR_CONSTANT_STD})",
+            hovertemplate=f"%{{x}}: near-constant gates here (std < {NEAR_CONSTANT_STD})<br>"
+                          f"flat on every image = {NEAR_CONSTANT_CAUSE}<extra></extra>"))
     fig.update_layout(yaxis={"range": [0, 1], "title": "excitation"}, xaxis={"title": "SE layer", "type": "category"},
                       height=320, margin={"t": 10, "b": 40, "l": 50, "r": 10}, legend={"orientation": "h"})
     return fig

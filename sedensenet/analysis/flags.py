@@ -16,8 +16,9 @@ import numpy as np
 from sedensenet.errors import ConfigError
 
 NEAR_CONSTANT_STD = 0.01
+NEAR_CONSTANT_CAUSE = "dead or barely trained SE units"  # one wording for the note, the heat-map and the depth plot
 NEAR_CONSTANT_NOTE = ("near-constant: this SE layer passes every channel at ≈ the same gate here — if it does on "
-                      "every image, an artefact of training (dead or barely trained SE units), not a finding")
+                      f"every image, an artefact of training ({NEAR_CONSTANT_CAUSE}), not a finding")
 
 
 def gate_spread(excitation: Any) -> float:
